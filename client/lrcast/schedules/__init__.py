@@ -1,0 +1,28 @@
+"""The schedule engine: specs (JSON) to pure functions of the step, identical to PyTorch.
+
+>>> from lrcast.schedules import parse
+>>> sched = parse({"type": "StepLR", "lr": 0.1, "step_size": 2, "gamma": 0.5})
+>>> [sched.lr(k) for k in range(5)]
+[0.1, 0.1, 0.05, 0.05, 0.025]
+"""
+
+from ._base import LRs, Schedule
+from ._errors import ScheduleError, SpecError, StepOutOfRange
+from ._plateau import PlateauHistory, PlateauRule, PlateauState
+from ._registry import parse, schedule_types
+from ._timeline import Segment, Timeline
+
+__all__ = [
+    "LRs",
+    "PlateauHistory",
+    "PlateauRule",
+    "PlateauState",
+    "ScheduleError",
+    "Schedule",
+    "Segment",
+    "SpecError",
+    "StepOutOfRange",
+    "Timeline",
+    "parse",
+    "schedule_types",
+]
