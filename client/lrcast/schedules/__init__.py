@@ -8,7 +8,8 @@
 
 from ._base import LRs, Schedule
 from ._errors import ScheduleError, SpecError, StepOutOfRange
-from ._plateau import PlateauHistory, PlateauRule, PlateauState
+from ._plateau import PlateauHistory, PlateauRule, PlateauState, fold_reports
+from ._range_test import RangeTestSuggestion, suggest_lr
 from ._registry import parse, schedule_types
 from ._timeline import Segment, Timeline
 
@@ -17,12 +18,15 @@ __all__ = [
     "PlateauHistory",
     "PlateauRule",
     "PlateauState",
+    "RangeTestSuggestion",
     "ScheduleError",
     "Schedule",
     "Segment",
     "SpecError",
     "StepOutOfRange",
     "Timeline",
+    "fold_reports",
     "parse",
     "schedule_types",
+    "suggest_lr",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,7 +80,8 @@ class PlateauRule:
             bad = 0  # bad epochs in cooldown are ignored, as in PyTorch
         lrs = state.lrs
         if bad > self.patience:
-            lrs = tuple(self._reduce(old, min_lr) for old, min_lr in zip(lrs, self.min_lrs))
+            lrs = tuple(self._reduce(old, min_lr)
+                        for old, min_lr in zip(lrs, self.min_lrs, strict=True))
             cooldown, bad = self.cooldown, 0
         return replace(state, lrs=lrs, best=best, num_bad_epochs=bad,
                        cooldown_counter=cooldown, last_epoch=state.last_epoch + 1)
@@ -115,7 +117,7 @@ class PlateauHistory:
         return hash((tuple(self.steps), tuple(self.lrs)))
 
     def __repr__(self) -> str:
-        return f"PlateauHistory({list(zip(self.steps, self.lrs))!r})"
+        return f"PlateauHistory({list(zip(self.steps, self.lrs, strict=True))!r})"
 
 
 EMPTY_HISTORY = PlateauHistory()
@@ -127,3 +129,20 @@ def _float_to_json(x: float) -> float | str:
 
 def _float_from_json(x: float | str) -> float:
     return float(x)
+
+
+def fold_reports(rule: PlateauRule, lrs: LRs,
+                 reports: Iterable[tuple[int, float]]) -> tuple[PlateauState, PlateauHistory]:
+    """Fold `rule` over (step, value) reports in step order, starting from `lrs`.
+
+    Returns the final state and the decisions (a step whose report changed the LRs, with
+    the new LRs). Reports at the same step are applied in the given order.
+    """
+    state = rule.initial(lrs)
+    decisions: list[tuple[int, LRs]] = []
+    for step, value in sorted(reports, key=lambda r: r[0]):
+        new = rule.step(state, value)
+        if new.lrs != state.lrs:
+            decisions.append((step, new.lrs))
+        state = new
+    return state, PlateauHistory(decisions)

@@ -85,6 +85,10 @@ def build(spec: Any, ctx: BuildContext) -> Schedule:
     if builder is None:
         raise SpecError(where, f"unknown schedule type {kind!r}; known types: "
                                + ", ".join(sorted(_BUILDERS)))
+    if "interval" in spec:  # the step/epoch wrapper, for every type (top level only)
+        from ._interval import build_with_interval
+
+        return build_with_interval(spec, ctx, builder)
     return builder(spec, ctx)
 
 

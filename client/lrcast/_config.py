@@ -1,0 +1,63 @@
+"""Small immutable configuration values with sane defaults (as httpx's `Timeout`/`Limits`)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the client waits, in seconds.
+
+    `connect`/`read` bound one HTTP exchange; `round` bounds how long `report` (and any LR
+    query behind a plateau round) waits for the other ranks; `lease` is how long a rank that
+    reached its lease horizon keeps retrying an unreachable service before `LeaseExpired`.
+    `poll` is the long-poll a single request asks the service to hold (kept under `read`).
+    """
+
+    connect: float = 5.0
+    read: float = 30.0
+    round: float = 600.0
+    lease: float = 300.0
+    poll: float = 20.0
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Retries with exponential backoff and full jitter on connection errors, 5xx and
+    `round_pending`. Every write is idempotent on the service, so retrying one is safe.
+
+    `attempts` is the number of passes over the base URLs (each pass tries every URL once).
+    """
+
+    attempts: int = 5
+    backoff: float = 0.1
+    max_backoff: float = 5.0
+    jitter: float = 1.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to sleep before pass `attempt` (1-based after the first failure)."""
+        ceiling = min(self.max_backoff, self.backoff * (2 ** max(0, attempt - 1)))
+        spread = ceiling * self.jitter
+        return ceiling - spread + (rng or random).random() * spread
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    """How much of the schedule a rank leases at once and when it renews.
+
+    A lease covers `steps` steps; the rank renews once `renew_at` of it is used, so renewal
+    happens well before the horizon and an outage shorter than the rest costs nothing.
+    `retry_every` spaces renewal attempts (in seconds) while the service is unreachable.
+    """
+
+    steps: int = 1000
+    renew_at: float = 0.8
+    retry_every: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError("LeasePolicy.steps must be >= 1")
+        if not 0.0 < self.renew_at <= 1.0:
+            raise ValueError("LeasePolicy.renew_at must be in (0, 1]")

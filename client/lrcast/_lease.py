@@ -1,0 +1,114 @@
+"""Leases: a rank evaluates its run's resolved schedule locally, for the steps the service
+handed it, with no HTTP call per step.
+
+A lease is the run's `Timeline` (spec, amendments, plateau decisions so far) valid for the
+steps [start, horizon). The service records every horizon it hands out and accepts
+amendments only beyond it, and caps a horizon at a plateau round still waiting for reports,
+so a lease never disagrees with what another rank gets. `LeaseBook` is the I/O-free state
+machine that says, for a step, whether the lease answers it, should be renewed, or must be
+replaced first; `Run`/`AsyncRun` do the I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._config import LeasePolicy
+from .schedules import Timeline
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The run's timeline, valid for the steps [start, horizon)."""
+
+    run_id: str
+    version: int
+    timeline: Timeline
+    start: int
+    horizon: int
+    metric_driven: bool
+    world_size: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Lease:
+        return cls(run_id=str(data["run_id"]), version=int(data["version"]),
+                   timeline=Timeline.from_json(data["timeline"]), start=int(data["start"]),
+                   horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),
+                   world_size=int(data["world_size"]))
+
+    def covers(self, step: int) -> bool:
+        return self.start <= step < self.horizon
+
+
+#: what `LeaseBook.action` asks the caller to do before evaluating a step
+LOCAL, RENEW, FETCH = 0, 1, 2
+
+
+class LeaseBook:
+    """This rank's lease and when to replace it.
+
+    `fast_until` is the first step the lease does not answer without a second look: the
+    renewal point, the horizon, or a plateau round this rank reported at and that is not
+    decided yet (a rank that reported at s evaluates no step >= s until the round is decided).
+    """
+
+    __slots__ = ("policy", "lease", "fast_until", "pending_round", "retry_at",
+                 "unreachable_since")
+
+    def __init__(self, policy: LeasePolicy) -> None:
+        self.policy = policy
+        self.lease: Lease | None = None
+        self.fast_until = -1
+        self.pending_round: int | None = None
+        self.retry_at = 0.0
+        self.unreachable_since: float | None = None
+
+    def install(self, lease: Lease) -> None:
+        """A fresh lease from the service: evaluate locally until its renewal point."""
+        self.lease = lease
+        self.retry_at = 0.0
+        self.unreachable_since = None
+        self._refresh()
+
+    def drop(self) -> None:
+        """Forget the lease (after a rewind, or a decision that changed the schedule)."""
+        self.lease = None
+        self._refresh()
+
+    def set_pending(self, step: int | None) -> None:
+        self.pending_round = step
+        self._refresh()
+
+    def _refresh(self) -> None:
+        lease = self.lease
+        if lease is None:
+            self.fast_until = -1
+            return
+        used = math.ceil((lease.horizon - lease.start) * self.policy.renew_at)
+        until = min(lease.horizon, lease.start + max(1, used))
+        if self.pending_round is not None:
+            until = min(until, self.pending_round)
+        self.fast_until = until
+
+    def action(self, step: int, now: float | None = None) -> int:
+        """LOCAL, RENEW (the lease answers, but try to renew it now) or FETCH (it does not)."""
+        lease = self.lease
+        if lease is None or not lease.covers(step):
+            return FETCH
+        if self.pending_round is not None and step >= self.pending_round:
+            return FETCH
+        if step < self.fast_until:
+            return LOCAL
+        now = time.monotonic() if now is None else now
+        return RENEW if now >= self.retry_at else LOCAL
+
+    def renewal_failed(self, now: float | None = None) -> None:
+        """The service did not answer a renewal: keep going on the lease, retry later."""
+        now = time.monotonic() if now is None else now
+        if self.unreachable_since is None:
+            self.unreachable_since = now
+        self.retry_at = now + self.policy.retry_every

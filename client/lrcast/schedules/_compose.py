@@ -1,0 +1,348 @@
+"""SequentialLR and ChainedScheduler, and the protocol their members follow.
+
+Composition protocol. PyTorch's composites run their members on one optimizer, so a
+member's effect depends on how its ``get_lr()`` uses the incoming ``group["lr"]``. Every
+member Schedule falls in one of three kinds:
+
+* **multiplicative** (`Multiplicative`: ConstantLR, LinearLR, StepLR, MultiStepLR,
+  ExponentialLR, PolynomialLR): each step multiplies the incoming LR by a ratio that is the
+  same for every group. Hooks: ``first(mode)``, the ratio at epoch 0 for ``mode`` "initial"
+  (the constructor's ``_initial_step``), "step" (a plain ``step()`` at epoch 0) or "closed"
+  (``_get_closed_form_lr`` at epoch 0, relative to the member's base LRs, as SequentialLR's
+  ``_update_lr(0)`` uses it); ``span(a, b)``, the product of the ratios of epochs a..b
+  (a >= 1, 1.0 when empty), in O(1) or O(log m); ``cum(k)``, ``first("initial") *
+  span(1, k)``.
+* **affine**: `CosineAnnealingLR` (``(lr - eta_min) * ratio + eta_min``, an additive branch
+  at ``(k - 1 - T_max) % (2 * T_max) == 0``), handled by name below.
+* **absolute**: every other Schedule (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts and
+  any Schedule that does not subclass `Multiplicative`, e.g. the Hugging Face types, which
+  are LambdaLR: ``base_lrs[i] * lambda(k)``). Its value is ``member.lrs(local_step)``, built
+  on the LRs the parent hands it (its ``base_lrs``); the incoming LR is ignored.
+
+The optimizer's ``initial_lr`` is set by the first member constructed (``setdefault``) and
+overwritten only by OneCycleLR; members built after the first get it as their ``lr``.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import Any
+
+from ._base import LRs, Schedule
+from ._common import open_fields
+from ._cosine import CosineAnnealingLR
+from ._errors import SpecError
+from ._fields import Fields, join_path
+from ._plateau import EMPTY_HISTORY, PlateauHistory
+from ._registry import BuildContext, build, register
+
+
+class Multiplicative(Schedule):
+    """A schedule whose every step multiplies the incoming LR (see the module docstring)."""
+
+    def __init__(self, spec: dict[str, Any], base_lrs: LRs) -> None:
+        self.spec, self.base_lrs, self.num_groups = spec, tuple(base_lrs), len(base_lrs)
+
+    def first(self, mode: str) -> float:
+        """The ratio applied at epoch 0: mode "initial", "step" or "closed"."""
+        raise NotImplementedError
+
+    def span(self, a: int, b: int) -> float:
+        """The product of the ratios applied at epochs a..b (a >= 1; 1.0 if b < a)."""
+        raise NotImplementedError
+
+    def cum(self, step: int) -> float:
+        """The LR at `step` over the LR before construction (the standalone closed form)."""
+        return self.first("initial") * self.span(1, step)
+
+    def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
+        c = self.cum(step)
+        return tuple([b * c for b in self.base_lrs])
+
+
+def _scale(lrs: LRs, factor: float) -> LRs:
+    return tuple([x * factor for x in lrs])
+
+
+def _initial_after(member: Schedule, before: LRs | None) -> LRs:
+    """``group["initial_lr"]`` once `member` is constructed, given its value before."""
+    if before is None or getattr(member, "sets_initial_lr", False):
+        return getattr(member, "initial_lrs", member.base_lrs)
+    return before
+
+
+def _check_one_cycle(leaves: list[tuple[str, Schedule]]) -> None:
+    """OneCycleLR reads initial/max/min LR and momenta from the optimizer's groups at every
+    step, so a later OneCycleLR (or a later momentum-cycling member) would change it."""
+    for i, (path, leaf) in enumerate(leaves):
+        if type(leaf).__name__ != "OneCycleLR":
+            continue
+        for later_path, later in leaves[i + 1:]:
+            if type(later).__name__ == "OneCycleLR" or (leaf.cycles_momentum
+                                                        and later.cycles_momentum):
+                raise SpecError(later_path, f"follows the OneCycleLR at {path}, whose values "
+                                            "PyTorch would overwrite; use one OneCycleLR (or "
+                                            "cycle_momentum=false) per composite")
+
+
+def _members(f: Fields) -> list[Any]:
+    specs = f.raw("schedulers")
+    if not isinstance(specs, list) or not specs:
+        raise f.error("schedulers", "must be a non-empty list of schedule specs")
+    return specs
+
+
+class ChainedScheduler(Schedule):
+    """``ChainedScheduler(schedulers)``: every member's ``step()`` runs, in order, each step.
+
+    With the last absolute member at index j: ``lr = member_j.lrs(k) * prod_{i>j} ratio_i(k)``.
+    Without one: ``lr = lr_0 * prod_i cum_i(k)`` (multiplicative ratios commute). A
+    CosineAnnealingLR with ``eta_min == 0`` and no absolute member is multiplicative until
+    ``T_max``, where it sets the LR to 0; at ``T_max + 1 (mod 2 T_max)`` it adds
+    ``base_lr * (1 - cos(pi / T_max)) / 2`` and only the later members' ratio of that step
+    applies. Other combinations with a CosineAnnealingLR have no closed form whose cost is
+    independent of the step and are rejected. Nested ChainedSchedulers are flattened (PyTorch
+    steps them the same way).
+    """
+
+    def __init__(self, spec: dict[str, Any], members: list[tuple[str, Schedule]],
+                 start: LRs | None, initial: LRs) -> None:
+        self.spec = spec
+        self.members = [m for _, m in members]
+        self.member_paths = [p for p, _ in members]
+        self.num_groups = self.members[0].num_groups
+        self.base_lrs = self.initial_lrs = initial
+        self.sets_initial_lr = any(getattr(m, "sets_initial_lr", False) for m in self.members)
+        self.start = start if start is not None else (0.0,) * self.num_groups
+        last_abs = None
+        for i, m in enumerate(self.members):
+            if not isinstance(m, (Multiplicative, CosineAnnealingLR)):
+                last_abs = i
+        self.absolute = self.members[last_abs] if last_abs is not None else None
+        tail = members[last_abs + 1:] if last_abs is not None else members
+        self.tail = [m for _, m in tail if isinstance(m, Multiplicative)]
+        cosines = [(p, m) for p, m in tail if isinstance(m, CosineAnnealingLR)]
+        self.cosine: CosineAnnealingLR | None = None
+        if cosines:
+            path, cos = cosines[-1]
+            if self.absolute is not None:
+                raise SpecError(path, "a CosineAnnealingLR after an absolute scheduler ("
+                                      f"{type(self.absolute).__name__}) in a ChainedScheduler "
+                                      "has no closed form; put it before that scheduler, or "
+                                      "use a SequentialLR")
+            if len(cosines) > 1 or cos.eta_min != 0.0:
+                raise SpecError(path, "in a ChainedScheduler, CosineAnnealingLR has a closed "
+                                      "form only with eta_min=0 and as the only "
+                                      "CosineAnnealingLR; use CosineAnnealingLR alone, a "
+                                      "SequentialLR, or the Hugging Face 'cosine' types")
+            self.cosine = cos
+            index = self.members.index(cos)
+            self.before = [m for m in self.members[:index] if isinstance(m, Multiplicative)]
+            self.after = [m for m in self.members[index + 1:] if isinstance(m, Multiplicative)]
+        cycling = [m for m in self.members if m.cycles_momentum]
+        self.momentum_member = cycling[-1] if cycling else None
+        self.cycles_momentum = bool(cycling)
+
+    def evaluate(self, step: int, incoming: LRs, mode: str) -> LRs:
+        """The LRs at `step` when the members' epoch-0 step ran in `mode` on `incoming`."""
+        if self.absolute is not None:
+            f = 1.0
+            for m in self.tail:
+                f *= m.first(mode) if step == 0 else m.span(step, step)
+            return _scale(self.absolute.lrs(step), f)
+        if self.cosine is None:
+            f = 1.0
+            if mode == "initial":
+                for m in self.tail:
+                    f *= m.cum(step)
+            else:
+                for m in self.tail:
+                    f *= m.first(mode) * m.span(1, step)
+            return _scale(incoming, f)
+        return self._with_cosine(step, incoming)
+
+    def _with_cosine(self, step: int, incoming: LRs) -> LRs:
+        cos = self.cosine
+        assert cos is not None
+        t = cos.T_max
+        if step <= t:
+            f = cos.cos_factor(step)
+            for m in self.tail:
+                f *= m.cum(step)
+            return _scale(incoming, f)
+        e0 = t + 2 * t * ((step - t) // (2 * t))  # last step where the cosine set the LR to 0
+        if step == e0:
+            return (0.0,) * self.num_groups
+        e1 = e0 + 1  # additive branch: 0 + base_lr * (1 - cos(pi / T_max)) / 2
+        f = (1 + math.cos(math.pi * step / t)) / (1 + math.cos(math.pi * e1 / t))
+        for m in self.after:
+            f *= m.span(e1, step)
+        for m in self.before:
+            f *= m.span(e1 + 1, step)
+        lift = (1 - math.cos(math.pi / t)) / 2
+        return tuple([b * lift * f for b in cos.base_lrs])
+
+    def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
+        return self.evaluate(step, self.start, "initial")
+
+    def momentums(self, step: int) -> LRs | None:
+        return self.momentum_member.momentums(step) if self.momentum_member else None
+
+
+class SequentialLR(Schedule):
+    """``SequentialLR(schedulers, milestones)``: member j runs from milestone j-1 on.
+
+    PyTorch quirks reproduced: all members are constructed first (OneCycleLR overwrites
+    ``initial_lr``), then the LR is reset to ``initial_lr`` and only the member active at
+    epoch 0 takes its initial step, on that LR. At a milestone the next member restarts with
+    ``_update_lr(0)``: its closed form at epoch 0 where the class has one (so multiplicative
+    members restart from their own base LRs), else ``get_lr()`` (absolute members: their own
+    value at 0); then plain ``step()``s. With duplicate milestones the members in between
+    never run. A ChainedScheduler may be member 0 only (PyTorch raises NotImplementedError
+    when a composite is restarted at a milestone); its members then take a plain ``step()``
+    at epoch 0 (not the initial one). Beyond PyTorch, ReduceLROnPlateau may be the last
+    member: from the last milestone on, the LRs are the plateau decisions' (from `history`,
+    in this schedule's step numbers), else the optimizer's initial LRs.
+    """
+
+    def __init__(self, spec: dict[str, Any], members: list[Schedule], milestones: list[int],
+                 initial: LRs) -> None:
+        self.spec, self.members, self.milestones = spec, members, milestones
+        self.num_groups = members[0].num_groups
+        self.base_lrs = self.initial_lrs = initial
+        self.sets_initial_lr = any(getattr(m, "sets_initial_lr", False) for m in members)
+        self.first_index = bisect_right(milestones, 0)
+        last = members[-1]
+        if last.plateau is not None:
+            self.plateau = last.plateau
+            self.plateau_start = milestones[-1] if milestones else 0
+        self.cycles_momentum = any(m.cycles_momentum for m in members)
+
+    def _where(self, step: int) -> tuple[int, int]:
+        j = bisect_right(self.milestones, step)
+        return j, (step - self.milestones[j - 1] if j else step)
+
+    def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
+        j, e = self._where(step)
+        m = self.members[j]
+        if m.plateau is not None:
+            return (history or EMPTY_HISTORY).lrs_at(step, self.base_lrs)
+        if j == self.first_index:  # initial step on the optimizer's initial_lr
+            if isinstance(m, Multiplicative):
+                return _scale(self.base_lrs, m.cum(e))
+            if isinstance(m, CosineAnnealingLR):
+                return m.from_incoming(self.base_lrs, e)
+            if isinstance(m, ChainedScheduler):
+                return m.evaluate(e, self.base_lrs, "step")
+            return m.lrs(e)
+        if isinstance(m, Multiplicative):  # restarted by _update_lr(0): closed form at 0
+            return _scale(m.base_lrs, m.first("closed") * m.span(1, e))
+        return m.lrs(e)
+
+    def momentums(self, step: int) -> LRs | None:
+        j, e = self._where(step)
+        m = self.members[j]
+        return m.momentums(e) if m.cycles_momentum else None
+
+
+def _leaves(schedule: Schedule, path: str) -> list[tuple[str, Schedule]]:
+    if isinstance(schedule, ChainedScheduler):
+        return list(zip(schedule.member_paths, schedule.members, strict=True))
+    return [(path, schedule)]
+
+
+def _check_groups(path: str, member: Schedule, num_groups: int) -> None:
+    if member.num_groups != num_groups:
+        raise SpecError(path, f"has {member.num_groups} parameter groups where the first "
+                              f"member has {num_groups}")
+
+
+@register("SequentialLR")
+def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
+    """``SequentialLR(schedulers, milestones)``."""
+    f = open_fields(spec, ctx)
+    specs = _members(f)
+    milestones = f.int_list("milestones", low=0)
+    f.finish()
+    if len(milestones) != len(specs) - 1:
+        raise f.error("milestones", f"expected {len(specs) - 1} milestones (one fewer than "
+                                    f"schedulers), got {len(milestones)}")
+    if milestones != sorted(milestones):
+        raise f.error("milestones", "must be non-decreasing")
+    members: list[Schedule] = []
+    leaves: list[tuple[str, Schedule]] = []
+    initial: LRs | None = None
+    base = join_path(ctx.path, "schedulers")
+    for i, sub in enumerate(specs):
+        path = join_path(base, i)
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        if kind == "SequentialLR":
+            raise SpecError(join_path(path, "type"), "a SequentialLR inside a SequentialLR is "
+                            "not supported; list its members and milestones in the outer one")
+        if kind == "ChainedScheduler" and i > 0:
+            raise SpecError(join_path(path, "type"), "a ChainedScheduler can only be the first "
+                            "member of a SequentialLR (PyTorch raises NotImplementedError when "
+                            "it is restarted at a milestone)")
+        lrs = ctx.lrs if initial is None else initial
+        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        if member.plateau is not None and i != len(specs) - 1:
+            raise SpecError(path, "ReduceLROnPlateau can only be the last member of a "
+                                  "SequentialLR")
+        if isinstance(member, ChainedScheduler) and member.cosine is not None:
+            raise SpecError(path, "a ChainedScheduler with a CosineAnnealingLR cannot be the "
+                                  "first member of a SequentialLR (its members take a plain "
+                                  "step at epoch 0, which has no closed form here)")
+        _check_groups(path, member, members[0].num_groups if members else member.num_groups)
+        members.append(member)
+        leaves += _leaves(member, path)
+        initial = _initial_after(member, initial)
+    _check_one_cycle(leaves)
+    assert initial is not None
+    return SequentialLR(spec, members, milestones, initial)
+
+
+def _flatten(sub: Any, path: str, out: list[tuple[str, Any]]) -> None:
+    """Expand nested ChainedScheduler specs: PyTorch steps their members in the same order."""
+    if isinstance(sub, dict) and sub.get("type") == "ChainedScheduler":
+        f = Fields(sub, path)
+        if "lr" in sub:
+            raise f.error("lr", "a nested schedule has no lr of its own; set lr on the outer "
+                                "schedule")
+        specs = _members(f)
+        f.finish()
+        for i, s in enumerate(specs):
+            _flatten(s, join_path(join_path(path, "schedulers"), i), out)
+        return
+    if isinstance(sub, dict) and sub.get("type") == "SequentialLR":
+        raise SpecError(join_path(path, "type"), "a SequentialLR inside a ChainedScheduler is "
+                        "not supported; use a SequentialLR whose first member is the "
+                        "ChainedScheduler")
+    out.append((path, sub))
+
+
+@register("ChainedScheduler")
+def build_chained(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
+    """``ChainedScheduler(schedulers)``."""
+    f = open_fields(spec, ctx)
+    specs = _members(f)
+    f.finish()
+    flat: list[tuple[str, Any]] = []
+    base = join_path(ctx.path, "schedulers")
+    for i, sub in enumerate(specs):
+        _flatten(sub, join_path(base, i), flat)
+    members: list[tuple[str, Schedule]] = []
+    initial: LRs | None = None
+    for path, sub in flat:
+        lrs = ctx.lrs if initial is None else initial
+        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        if member.plateau is not None:
+            raise SpecError(path, "ReduceLROnPlateau cannot be part of a ChainedScheduler "
+                                  "(PyTorch refuses it too); use it as the last member of a "
+                                  "SequentialLR")
+        _check_groups(path, member, members[0][1].num_groups if members else member.num_groups)
+        members.append((path, member))
+        initial = _initial_after(member, initial)
+    _check_one_cycle(members)
+    assert initial is not None
+    return ChainedScheduler(spec, members, ctx.lrs, initial)

@@ -1,0 +1,101 @@
+"""CosineAnnealingLR and CosineAnnealingWarmRestarts (SGDR), closed form."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._base import LRs, Schedule
+from ._common import open_fields, required_lrs
+from ._plateau import PlateauHistory
+from ._registry import BuildContext, register
+
+
+class CosineAnnealingLR(Schedule):
+    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * step / T_max)) / 2``.
+
+    PyTorch computes this recursively (``(lr - eta_min) * ratio + eta_min``, an additive
+    branch where ``(step - 1 - T_max) % (2 * T_max) == 0``); standalone the recursion equals
+    the closed form, and past `T_max` it keeps following the cosine back up (period
+    ``2 * T_max``). The recursion is affine in the incoming LR, which matters only inside
+    composites (see `from_incoming` and `_compose.py`).
+    """
+
+    def __init__(self, spec: dict[str, Any], base_lrs: LRs, T_max: int, eta_min: float) -> None:
+        self.spec, self.base_lrs, self.num_groups = spec, base_lrs, len(base_lrs)
+        self.T_max, self.eta_min = T_max, eta_min
+
+    def cos_factor(self, step: int) -> float:
+        """``(1 + cos(pi * step / T_max)) / 2`` as PyTorch evaluates it."""
+        return (1 + math.cos(math.pi * step / self.T_max)) / 2
+
+    def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
+        eta, c = self.eta_min, self.cos_factor(step)
+        return tuple([eta + (b - eta) * c for b in self.base_lrs])
+
+    def from_incoming(self, incoming: LRs, step: int) -> LRs:
+        """The LRs when the first step (the initial one) ran on `incoming`, not `base_lrs`.
+
+        Up to `T_max` the ratios telescope onto ``incoming``; at `T_max` the LR is exactly
+        `eta_min` and the additive branch at ``T_max + 1`` rebuilds it from `base_lrs`.
+        """
+        if step > self.T_max:
+            return self.lrs(step)
+        eta, c = self.eta_min, self.cos_factor(step)
+        return tuple([eta + (x - eta) * c for x in incoming])
+
+
+class CosineAnnealingWarmRestarts(Schedule):
+    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``.
+
+    Cycle n has length ``T_i = T_0 * T_mult ** n`` and starts at step
+    ``T_0 * (T_mult ** n - 1) / (T_mult - 1)`` (``n * T_0`` when ``T_mult == 1``);
+    ``T_cur`` is the step within the cycle. PyTorch advances ``T_cur``/``T_i`` by one per
+    ``step()``; the integers here are the same, so the values are bit-identical.
+    """
+
+    def __init__(self, spec: dict[str, Any], base_lrs: LRs, T_0: int, T_mult: int,
+                 eta_min: float) -> None:
+        self.spec, self.base_lrs, self.num_groups = spec, base_lrs, len(base_lrs)
+        self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
+
+    def position(self, step: int) -> tuple[int, int]:
+        """``(T_cur, T_i)`` at `step`, O(1)."""
+        t0, m = self.T_0, self.T_mult
+        if m == 1:
+            return step % t0, t0
+        n = int(math.log(step * (m - 1) / t0 + 1, m))
+        # the float log may be off by one near a cycle boundary: settle it in integers
+        while n > 0 and t0 * (m ** n - 1) // (m - 1) > step:
+            n -= 1
+        while t0 * (m ** (n + 1) - 1) // (m - 1) <= step:
+            n += 1
+        return step - t0 * (m ** n - 1) // (m - 1), t0 * m ** n
+
+    def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
+        t_cur, t_i = self.position(step)
+        eta = self.eta_min
+        c = (1 + math.cos(math.pi * t_cur / t_i)) / 2
+        return tuple([eta + (b - eta) * c for b in self.base_lrs])
+
+
+@register("CosineAnnealingLR")
+def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
+    """``CosineAnnealingLR(T_max, eta_min=0.0)``."""
+    f = open_fields(spec, ctx)
+    t_max = f.positive_int("T_max")
+    eta_min = f.number("eta_min", 0.0)
+    f.finish()
+    return CosineAnnealingLR(spec, required_lrs(ctx, "CosineAnnealingLR"), t_max, eta_min)
+
+
+@register("CosineAnnealingWarmRestarts")
+def build_warm_restarts(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
+    """``CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0.0)``."""
+    f = open_fields(spec, ctx)
+    t_0 = f.integer("T_0", low=1, reason="Expected positive integer T_0")
+    t_mult = f.integer("T_mult", 1, low=1, reason="Expected integer T_mult >= 1")
+    eta_min = f.number("eta_min", 0.0)
+    f.finish()
+    return CosineAnnealingWarmRestarts(spec, required_lrs(ctx, "CosineAnnealingWarmRestarts"),
+                                       t_0, t_mult, eta_min)

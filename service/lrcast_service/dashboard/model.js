@@ -1,0 +1,83 @@
+// Reading the service's run shapes (see service/lrcast_service/models.py) for the pages.
+import { api, ApiError, runPath } from './api.js';
+
+/** The schedule type shown for a run: the spec's type (with an amendment count). */
+export function scheduleType(run) {
+  const spec = run.schedule || {};
+  return spec.type || '?';
+}
+
+/** The furthest step any rank reached, or null. */
+export function furthestStep(run) {
+  const steps = (run.progress || []).map((p) => p.step);
+  return steps.length ? Math.max(...steps) : null;
+}
+
+/** Ranks considered stale: missing from a pending round the others reported to, lagging far
+ * behind the furthest rank, or silent for a minute when the service says when it last heard. */
+export function staleRanks(run) {
+  const stale = new Set();
+  const top = furthestStep(run);
+  for (const p of run.progress || []) {
+    const lag = top === null ? 0 : top - p.step;
+    if (lag > Math.max(50, 0.05 * top)) stale.add(p.rank);
+    const seen = p.updated_at ?? p.last_seen ?? null;
+    if (typeof seen === 'number' && Date.now() / 1000 - seen > 60) stale.add(p.rank);
+    if (p.stale === true) stale.add(p.rank);
+  }
+  for (const round of run.pending_rounds || []) {
+    if (round.received > 0) for (const r of round.missing_ranks || []) stale.add(r);
+  }
+  return stale;
+}
+
+/** Field readers for event data (decision / amendment / rewind / created). */
+export function eventStep(e) {
+  const d = e.data || {};
+  return d.step ?? d.from_step ?? d.to_step ?? null;
+}
+export const firstOf = (v) => (Array.isArray(v) ? v[0] : v);
+export function decisionOld(e) { const d = e.data || {}; return firstOf(d.old_lrs ?? d.old_lr ?? d.old); }
+export function decisionNew(e) { const d = e.data || {}; return firstOf(d.new_lrs ?? d.new_lr ?? d.lrs ?? d.new); }
+export function decisionValue(e) { const d = e.data || {}; return d.value ?? d.aggregated ?? d.aggregate_value ?? null; }
+export function isReduction(e) {
+  const a = decisionOld(e), b = decisionNew(e);
+  return typeof a === 'number' && typeof b === 'number' && b !== a;
+}
+
+/** Every event of a run (following `next` pages, at most `cap`). */
+export async function allEvents(id, cap = 5000) {
+  const events = [];
+  let after = null;
+  for (;;) {
+    const q = new URLSearchParams({ limit: '500' });
+    if (after !== null) q.set('after', String(after));
+    const page = await api(`${runPath(id, '/events')}?${q}`);
+    const list = Array.isArray(page) ? page : (page.events || []);
+    events.push(...list);
+    after = Array.isArray(page) ? null : page.next;
+    if (after === null || after === undefined || !list.length || events.length >= cap) return events;
+  }
+}
+
+/**
+ * LRs over [start, stop) with a stride, as far as the service can answer now: a pending
+ * plateau round (409 round_pending) or the schedule's end (422 step_out_of_range) cut the
+ * range short instead of failing. Returns {steps, lr, lrs, momentum, version, cut}.
+ */
+export async function lrsUpTo(id, start, stop, stride) {
+  let end = stop;
+  let cut = null;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    if (end <= start) return { steps: [], lr: [], lrs: [], momentum: null, cut };
+    try {
+      const data = await api(`${runPath(id, '/lrs')}?start=${start}&stop=${end}&stride=${stride}`);
+      return { ...data, cut };
+    } catch (err) {
+      if (!(err instanceof ApiError) || typeof err.body.step !== 'number') throw err;
+      cut = { step: err.body.step, code: err.code, missing: err.body.missing_ranks || [], message: err.message };
+      end = err.body.step;
+    }
+  }
+  throw new Error('could not read the LR curve');
+}

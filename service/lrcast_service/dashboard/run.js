@@ -1,0 +1,236 @@
+// Run page: the LR curve over the whole schedule with its events, the metric per round, the
+// range-test suggestion, the event history; refreshed live every few seconds.
+import { api, ApiError, runPath } from './api.js';
+import { lineChart } from './chart.js';
+import { runHorizon } from './horizon.js';
+import { allEvents, decisionNew, decisionOld, decisionValue, eventStep, furthestStep, isReduction, lrsUpTo, scheduleType, staleRanks } from './model.js';
+import { DRAFT_KEY } from './playground.js';
+import { fill, fmt, fmtTime, h } from './util.js';
+
+const MAX_POINTS = 2000;
+const REFRESH_MS = 3000;
+
+export function renderRun(root, id) {
+  let alive = true;
+  let timer = null;
+  let logScale = false;
+  let state = { run: null, curve: null, events: [], rounds: null, suggestion: null, version: null, horizon: null };
+
+  const title = h('h1', {}, 'Run ', h('span', { class: 'mono', id: 'run-title' }, id));
+  const facts = h('div', { id: 'run-facts' });
+  const notices = h('div', { id: 'run-notices' });
+  const lrBox = h('div', { id: 'lr-chart' });
+  const lrStatus = h('p', { class: 'muted small', id: 'lr-status' });
+  const metricCard = h('div', { class: 'card', id: 'metric-card', hidden: true });
+  const suggestionCard = h('div', { class: 'card', id: 'suggestion-card', hidden: true });
+  const eventsBody = h('tbody', { id: 'events-body' });
+  const logToggle = h('input', { type: 'checkbox', id: 'log-scale' });
+  const liveToggle = h('input', { type: 'checkbox', id: 'live', checked: true });
+  const liveState = h('span', { class: 'muted small', id: 'live-state' });
+
+  fill(root,
+    h('p', { class: 'small' }, h('a', { href: '#/runs' }, '← Runs')),
+    h('div', { class: 'row', style: 'justify-content: space-between' }, title,
+      h('span', {}, h('label', { class: 'small' }, liveToggle, 'live refresh'), ' ', liveState)),
+    notices,
+    h('div', { class: 'card' }, facts),
+    h('div', { class: 'card' },
+      h('div', { class: 'row' }, h('h2', { style: 'margin:0' }, 'Learning rate over the schedule'),
+        h('label', { class: 'small' }, logToggle, 'log scale')),
+      lrBox, lrStatus),
+    suggestionCard,
+    metricCard,
+    h('div', { class: 'card' }, h('h2', {}, 'Event history'),
+      h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody)));
+
+  function drawFacts() {
+    const run = state.run;
+    const stale = staleRanks(run);
+    const top = furthestStep(run);
+    fill(facts, h('dl', { class: 'facts' },
+      h('dt', {}, 'Schedule'), h('dd', {}, h('b', { id: 'run-type' }, scheduleType(run)),
+        run.timeline && run.timeline.length > 1 ? ` (${run.timeline.length - 1} amendment${run.timeline.length > 2 ? 's' : ''})` : ''),
+      h('dt', {}, 'Spec'), h('dd', {}, h('code', { class: 'small' }, JSON.stringify(run.schedule))),
+      h('dt', {}, 'World size'), h('dd', {}, `${run.world_size} rank${run.world_size > 1 ? 's' : ''}, aggregate ${run.aggregate}`),
+      h('dt', {}, 'Version'), h('dd', {}, String(run.version)),
+      h('dt', {}, 'Created'), h('dd', {}, fmtTime(run.created_at)),
+      h('dt', {}, 'Progress'), h('dd', {}, (run.progress || []).length
+        ? h('div', { class: 'ranks', id: 'rank-progress' }, run.progress.map((p) => h('span', { class: `pill${stale.has(p.rank) ? ' stale' : ''}` },
+          `rank ${p.rank}: step ${p.step}${stale.has(p.rank) ? ' (stale)' : ''}`)))
+        : h('span', { class: 'muted' }, 'no rank has asked for an LR yet')),
+      top !== null ? [h('dt', {}, 'Furthest step'), h('dd', {}, String(top))] : null,
+      run.metric_driven ? [h('dt', {}, 'Last decided round'), h('dd', {}, run.last_decided_step ?? 'none')] : null,
+      Object.keys(run.metadata || {}).length ? [h('dt', {}, 'Metadata'), h('dd', {}, h('code', { class: 'small' }, JSON.stringify(run.metadata)))] : null));
+    fill(notices, ...(run.pending_rounds || []).map((r) => h('div', { class: 'notice', 'data-pending': r.step },
+      `Round at step ${r.step} waits for ranks ${r.missing_ranks.join(', ')} (${r.received}/${r.expected} reported); LRs from step ${r.step} on wait for it.`)));
+  }
+
+  function markers() {
+    const out = [];
+    for (const e of state.events) {
+      const step = eventStep(e);
+      if (step === null) continue;
+      if (e.kind === 'decision') {
+        if (isReduction(e)) out.push({ x: step, color: '#c92a2a', label: `÷ ${fmt(decisionNew(e))}`, kind: 'decision', title: `plateau decision at ${step}: ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` });
+      } else if (e.kind === 'amendment') {
+        out.push({ x: step, color: '#862e9c', label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', row: 1, title: `amendment from step ${step}` });
+      } else if (e.kind === 'rewind') {
+        out.push({ x: step, color: '#e67700', label: 'rewind', kind: 'rewind', row: 2, title: `rewound to step ${step}` });
+      }
+    }
+    return out;
+  }
+
+  function drawCurve() {
+    const c = state.curve;
+    if (!c) return;
+    const points = c.steps.map((s, i) => [s, c.lr[i]]);
+    lineChart(lrBox, {
+      series: [{ name: 'lr (group 0)', color: '#2962ff', points, className: 'lr-curve' }],
+      logY: logScale, xLabel: 'step', yLabel: 'lr', height: 320,
+      xDomain: [0, Math.max(1, state.horizon - 1)],
+      markers: markers(), progress: furthestStep(state.run),
+    });
+    const parts = [`${points.length} points over steps 0–${state.horizon - 1} (stride ${c.stride})`];
+    if (c.cut) parts.push(c.cut.code === 'round_pending'
+      ? `; drawn up to step ${c.cut.step}: the plateau round there is still open`
+      : `; the schedule ends at step ${c.cut.step}`);
+    lrStatus.textContent = parts.join('');
+  }
+
+  function drawMetric() {
+    const rounds = state.rounds;
+    if (!rounds || !rounds.length) { metricCard.hidden = !(state.run && state.run.metric_driven); if (!metricCard.hidden) fill(metricCard, h('h2', {}, 'Reported metric per round'), h('p', { class: 'muted' }, rounds === null ? 'Per-round values are not available.' : 'No round reported yet.')); return; }
+    metricCard.hidden = false;
+    const box = h('div', { id: 'metric-chart' });
+    fill(metricCard, h('h2', {}, 'Reported metric per round'),
+      h('p', { class: 'muted small' }, `${state.run.aggregate} over ${state.run.world_size} rank(s); the band spans the lowest and highest rank value`), box);
+    const agg = rounds.filter((r) => r.aggregated !== null && r.aggregated !== undefined).map((r) => [r.step, r.aggregated]);
+    const band = rounds.filter((r) => r.min !== null && r.min !== undefined).map((r) => [r.step, r.min, r.max]);
+    lineChart(box, {
+      series: [{ name: `${state.run.aggregate} across ranks`, color: '#e8590c', points: agg, band, dots: true, className: 'metric-curve' }],
+      xLabel: 'step', yLabel: 'metric', height: 220,
+      markers: markers().filter((m) => m.kind === 'decision'),
+    });
+  }
+
+  function drawSuggestion() {
+    const s = state.suggestion;
+    if (!s) { suggestionCard.hidden = true; return; }
+    suggestionCard.hidden = false;
+    const box = h('div', { id: 'suggestion-chart' });
+    const lr = s.suggested_lr;
+    const make = (kind) => () => {
+      const steps = 10000;
+      const schedule = kind === 'one-cycle'
+        ? { type: 'OneCycleLR', max_lr: lr, total_steps: steps }
+        : { type: 'SequentialLR', lr, schedulers: [
+          { type: 'LinearLR', start_factor: 0.01, end_factor: 1.0, total_iters: 500 },
+          { type: 'CosineAnnealingLR', T_max: steps - 500, eta_min: lr / 100 }], milestones: [500] };
+      sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ id: `${kind}-from-${id}`.slice(0, 100), name: kind, steps, schedule,
+        note: `From the LR range test ${id}: suggested LR ${fmt(lr)}.` }));
+      location.hash = '#/playground';
+    };
+    fill(suggestionCard, h('h2', {}, 'LR range test'),
+      h('p', { id: 'suggestion-text' }, lr !== null && lr !== undefined
+        ? ['Suggested LR (steepest descent of the smoothed loss): ', h('b', { id: 'suggested-lr' }, fmt(lr))]
+        : 'Not enough losses yet for a suggestion.',
+      s.diverged ? h('span', { class: 'pill reduce', style: 'margin-left:8px' }, `stopped: loss diverged at step ${s.stopped_at ?? '?'}`) : (s.done ? h('span', { class: 'pill keep', style: 'margin-left:8px' }, 'complete') : h('span', { class: 'pill', style: 'margin-left:8px' }, 'running'))),
+      box,
+      lr !== null && lr !== undefined ? h('div', { class: 'row' },
+        h('button', { type: 'button', id: 'make-one-cycle', onclick: make('one-cycle') }, 'Create a one-cycle run from it'),
+        h('button', { type: 'button', id: 'make-warmup-cosine', onclick: make('warmup-cosine') }, 'Create a warmup+cosine run from it')) : null);
+    const raw = (s.lrs || []).map((x, i) => [x, (s.losses || [])[i]]);
+    const smooth = (s.lrs || []).map((x, i) => [x, (s.smoothed || [])[i]]);
+    lineChart(box, {
+      series: [
+        { name: 'smoothed loss', color: '#2962ff', points: smooth, className: 'smoothed-loss' },
+        { name: 'loss', color: '#adb5bd', points: raw, dots: true },
+      ],
+      logX: true, xLabel: 'lr', yLabel: 'loss', height: 260,
+      markers: lr ? [{ x: lr, color: '#2b8a3e', label: `suggested ${fmt(lr)}`, kind: 'suggestion' }] : [],
+    });
+  }
+
+  function drawEvents() {
+    fill(eventsBody, ...state.events.slice().reverse().map((e) => h('tr', { 'data-kind': e.kind },
+      h('td', { class: 'num muted' }, String(e.id)),
+      h('td', { class: 'small' }, fmtTime(e.time)),
+      h('td', {}, h('span', { class: `pill ${e.kind === 'decision' ? (isReduction(e) ? 'reduce' : 'keep') : ''}` }, e.kind)),
+      h('td', { class: 'num' }, eventStep(e) ?? ''),
+      h('td', { class: 'small' }, describeEvent(e)))));
+    if (!state.events.length) fill(eventsBody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No events.')));
+  }
+
+  function describeEvent(e) {
+    const d = e.data || {};
+    if (e.kind === 'decision') {
+      const v = decisionValue(e);
+      return `${isReduction(e) ? `LR ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` : `LR stays ${fmt(decisionNew(e))}`}${v !== null ? `; aggregated metric ${fmt(v)}` : ''}`;
+    }
+    if (e.kind === 'amendment') return d.scale ? `scale × ${d.scale}` : `new schedule: ${JSON.stringify(d.schedule ?? d)}`;
+    if (e.kind === 'rewind') return `resumed from step ${d.to_step ?? eventStep(e)}`;
+    return Object.keys(d).length ? JSON.stringify(d) : '';
+  }
+
+  async function refresh() {
+    let run;
+    try {
+      run = await api(runPath(id));
+    } catch (err) {
+      if (!alive) return;
+      if (err instanceof ApiError && err.status === 404) fill(root, h('h1', {}, 'No such run'), h('p', {}, `There is no run ${id}. `, h('a', { href: '#/runs' }, 'Back to the runs')));
+      else fill(notices, h('div', { class: 'notice error' }, `Could not load the run: ${err.message}`));
+      return 'stop';
+    }
+    if (!alive) return;
+    const first = state.run === null;
+    const progressKey = JSON.stringify([run.progress, run.pending_rounds, run.version]);
+    const changed = first || progressKey !== state.progressKey;
+    state.run = run;
+    state.progressKey = progressKey;
+    drawFacts();
+    if (!changed) return;
+    const horizon = runHorizon(run.schedule, run.metadata, furthestStep(run));
+    const [events, rounds, suggestion] = await Promise.all([
+      allEvents(id).catch(() => state.events),
+      run.metric_driven || run.schedule.type === 'LRRangeTest'
+        ? api(runPath(id, '/rounds')).then((r) => r.rounds || []).catch(() => null) : Promise.resolve(null),
+      run.schedule.type === 'LRRangeTest' ? api(runPath(id, '/suggestion')).catch(() => null) : Promise.resolve(null),
+    ]);
+    if (!alive) return;
+    state.events = events;
+    state.rounds = run.schedule.type === 'LRRangeTest' ? null : rounds;
+    state.suggestion = suggestion;
+    if (run.version !== state.version || horizon !== state.horizon || (state.curve && state.curve.cut)) {
+      const stride = Math.max(1, Math.ceil(horizon / MAX_POINTS));
+      try {
+        const curve = await lrsUpTo(id, 0, horizon, stride);
+        state.curve = { ...curve, stride };
+        state.version = run.version;
+        state.horizon = horizon;
+      } catch (err) {
+        lrStatus.textContent = `Could not read the LRs: ${err.message}`;
+      }
+    }
+    if (!alive) return;
+    drawCurve();
+    drawMetric();
+    drawSuggestion();
+    drawEvents();
+  }
+
+  async function loop() {
+    const result = await refresh().catch((err) => { liveState.textContent = `refresh failed: ${err.message}`; });
+    if (!alive || result === 'stop') return;
+    liveState.textContent = liveToggle.checked ? `updated ${new Date().toLocaleTimeString()}` : 'paused';
+    if (liveToggle.checked) timer = setTimeout(loop, REFRESH_MS);
+  }
+
+  logToggle.addEventListener('change', () => { logScale = logToggle.checked; drawCurve(); });
+  liveToggle.addEventListener('change', () => { clearTimeout(timer); if (liveToggle.checked) loop(); else liveState.textContent = 'paused'; });
+  const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); };
+  window.addEventListener('resize', onResize);
+  loop();
+  return () => { alive = false; clearTimeout(timer); window.removeEventListener('resize', onResize); };
+}

@@ -1,0 +1,221 @@
+"""The evaluated state of each run, cached in this process, and the barrier's waiters.
+
+A `RunView` is an immutable snapshot built from a committed `RunRecord`: its `Timeline`,
+version, persisted served frontier and open rounds. The LR of a step is computed from the
+view alone, so the hot path touches no database and costs O(log segments + log decisions)
+whatever the number of steps, reports or runs. Every write in this process goes through
+`LiveRuns.write`, which holds the run's asyncio lock across the write and the install of
+its result, so views are installed in commit order; installing a view wakes the run's
+long-polls, which then re-check the barrier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lrcast.schedules import Timeline
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ApiError, evaluation_error, run_not_found
+from ..store.base import Store
+from . import rules
+from .record import RunRecord
+
+T = TypeVar("T")
+_MAX_CACHED_BODIES = 4096
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The one JSON encoder of LR answers (the fast path and the route share it)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+class RunView:
+    """A run as committed, evaluated: what LR queries, leases and the barrier read."""
+
+    def __init__(self, rec: RunRecord) -> None:
+        self.record = rec
+        self.run_id = rec.run_id
+        self.version = rec.version
+        self.frontier = rec.frontier
+        self.world_size = rec.world_size
+        self.timeline: Timeline = rules.build_timeline(rec)
+        self.metric_driven = rules.metric_driven(rec)
+        #: the first undecided round: no LR at or beyond it is answered until it is decided
+        self.barrier = rules.first_open_round(rec)
+        self._bodies: dict[int, bytes] = {}
+        self._timeline_json: list[dict[str, Any]] | None = None
+
+    def missing_ranks(self, step: int) -> list[int]:
+        rnd = self.record.open_rounds.get(step)
+        got = rnd.reports if rnd else {}
+        return [r for r in range(self.world_size) if r not in got]
+
+    def lr_payload(self, step: int) -> dict[str, Any]:
+        """``GET .../lr`` for `step` (ApiError 422 where the schedule has no LR)."""
+        try:
+            lrs = self.timeline.lrs(step)
+            moms = self.timeline.momentums(step)
+            lrs_out = [float(x) for x in lrs]
+            moms_out = [float(x) for x in moms] if moms is not None else None
+            if not all(math.isfinite(x) for x in lrs_out + (moms_out or [])):
+                raise ValueError("the schedule gives a non-finite value")
+        except ApiError:
+            raise
+        except Exception as exc:  # the engine's errors, or a bug in a schedule: never a 500
+            raise evaluation_error(exc, step) from exc
+        return {"run_id": self.run_id, "step": step, "lr": lrs_out[0], "lrs": lrs_out,
+                "momentum": moms_out[0] if moms_out else None, "momentums": moms_out,
+                "version": self.version}
+
+    def lr_body(self, step: int) -> bytes:
+        """The encoded answer for `step`, memoised (the view is immutable)."""
+        body = self._bodies.get(step)
+        if body is None:
+            body = encode(self.lr_payload(step))
+            if len(self._bodies) >= _MAX_CACHED_BODIES:
+                self._bodies.clear()
+            self._bodies[step] = body
+        return body
+
+    def timeline_json(self) -> list[dict[str, Any]]:
+        if self._timeline_json is None:
+            self._timeline_json = self.timeline.to_json()
+        return self._timeline_json
+
+    def pending(self, step: int) -> ApiError:
+        missing = self.missing_ranks(step)
+        return ApiError(409, "round_pending",
+                        f"the plateau round at step {step} waits for ranks {missing}",
+                        step=step, missing_ranks=missing)
+
+
+class LiveRuns:
+    """Per-process cache of `RunView`s, progress per rank, per-run write locks and waiters."""
+
+    def __init__(self, store: Store, reserve_chunk: int, max_wait: float) -> None:
+        self.store = store
+        self.reserve_chunk = reserve_chunk
+        self.max_wait = max_wait
+        self.views: dict[str, RunView] = {}
+        #: rank -> latest step asked or reported, per run (persisted with frontier writes)
+        self.progress: dict[str, dict[int, int]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        #: set on PostgreSQL by `store.notify.attach`: other replicas' writes refresh views,
+        #: and views of metric-driven runs are checked current before passing the barrier
+        self.replication: Any = None
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
+
+    def install(self, rec: RunRecord) -> RunView:
+        """Cache the view of a committed record and wake the run's waiters."""
+        view = RunView(rec)
+        self.views[rec.run_id] = view
+        event = self._changed.pop(rec.run_id, None)
+        if event is not None:
+            event.set()
+        return view
+
+    def forget(self, run_id: str) -> None:
+        self.views.pop(run_id, None)
+        self.progress.pop(run_id, None)
+        event = self._changed.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    async def write(self, run_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store write in the threadpool under the run's lock; install its record(s)."""
+        async with self._lock(run_id):
+            result = await run_in_threadpool(fn, *args)
+            rec = result[0] if isinstance(result, tuple) else result
+            if isinstance(rec, RunRecord):
+                self.install(rec)
+            return result
+
+    async def view(self, run_id: str) -> RunView:
+        """The run's view, loaded from the store on a cache miss (404 if no such run)."""
+        view = self.views.get(run_id)
+        if view is not None:
+            return view
+        async with self._lock(run_id):
+            view = self.views.get(run_id)
+            if view is None:
+                rec = await run_in_threadpool(self.store.load, run_id)
+                if rec is None:
+                    raise run_not_found(run_id)
+                view = self.install(rec)
+        return view
+
+    async def refresh(self, run_id: str) -> None:
+        """Reload a run another replica wrote (store/notify.py); installing the fresh view
+        wakes its waiters. Under the run's lock, so it lands after any write of this process
+        in flight. A run neither cached nor awaited here is left alone."""
+        if run_id not in self.views and run_id not in self._changed:
+            return
+        async with self._lock(run_id):
+            rec = await run_in_threadpool(self.store.load, run_id)
+            if rec is None:
+                self.forget(run_id)
+            else:
+                self.install(rec)
+
+    def note_progress(self, run_id: str, rank: int | None, step: int) -> None:
+        if rank is not None:
+            ranks = self.progress.setdefault(run_id, {})
+            if ranks.get(rank, -1) < step:
+                ranks[rank] = step
+
+    async def past_barrier(self, run_id: str, step: int, wait: float) -> RunView:
+        """The view once no undecided round lies at or before `step`, waiting up to `wait`
+        seconds for the deciding report; 409 round_pending past that."""
+        deadline = time.monotonic() + min(max(wait, 0.0), self.max_wait)
+        while True:
+            view = await self.view(run_id)
+            replication = self.replication if view.metric_driven else None
+            if view.barrier is None or step < view.barrier:
+                # replicas: the round may have opened on another one (store/notify.py)
+                if replication is None or await replication.current(view):
+                    return view
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if replication is None or await replication.current(view):
+                    raise view.pending(view.barrier)
+                continue
+            event = self._changed.get(run_id)
+            if event is None:
+                event = self._changed[run_id] = asyncio.Event()
+            try:
+                # replicas: notifications wake us; polling bounds the wait if one is lost
+                await asyncio.wait_for(event.wait(), remaining if replication is None else
+                                       min(remaining, replication.poll_interval))
+            except TimeoutError:
+                if replication is not None:
+                    await replication.current(view)
+
+    async def served(self, run_id: str, step: int, span: int, rank: int | None,
+                     wait: float) -> tuple[RunView, int]:
+        """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
+        `step`, horizon = step + span capped at the next undecided round, and the persisted
+        frontier at or beyond the horizon (extended by one write when needed)."""
+        self.note_progress(run_id, rank, step)
+        while True:
+            view = await self.past_barrier(run_id, step, wait)
+            horizon = step + span
+            if view.barrier is not None:
+                horizon = min(horizon, view.barrier)
+            if horizon <= view.frontier:
+                return view, horizon
+            target = max(horizon, step + self.reserve_chunk)
+            await self.write(run_id, self.store.extend_frontier, run_id, target,
+                             dict(self.progress.get(run_id, {})))

@@ -1,0 +1,54 @@
+"""A run as loaded from the store in one transaction: plain data, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Instance:
+    """One schedule spec in force from `origin` on (0: the run's own; then amendments)."""
+
+    idx: int
+    origin: int
+    spec: dict[str, Any]
+    #: the plateau fold state after its latest folded round (None: the initial state)
+    state: dict[str, Any] | None = None
+
+
+@dataclass
+class Round:
+    """An evaluation round: the reports received so far, and its outcome once decided."""
+
+    step: int
+    decided: bool
+    reports: dict[int, float] = field(default_factory=dict)
+    value: float | None = None
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    spec: dict[str, Any]
+    world_size: int
+    aggregate: str
+    metadata: dict[str, Any]
+    created_at: float
+    version: int
+    frontier: int
+    progress: dict[int, int]
+    last_rewind: dict[str, Any] | None
+    instances: dict[int, Instance]
+    #: (from_step, instance idx, scale), sorted by from_step; the first at step 0
+    segments: list[tuple[int, int, float]]
+    #: instance idx -> [(global step, lrs)] sorted by step
+    decisions: dict[int, list[tuple[int, tuple[float, ...]]]]
+    #: undecided rounds by step (usually at most one)
+    open_rounds: dict[int, Round]
+    #: the latest decided round, if any (with its reports, for idempotent retries)
+    last_decided: Round | None
+    #: the largest step of any round, decided or open
+    last_round_step: int | None
+    #: the run's change counter as loaded (``runs.seq``; see store/notify.py)
+    seq: int = 0

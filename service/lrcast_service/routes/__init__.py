@@ -1,0 +1,1 @@
+"""One router per resource; `v1` gathers the authenticated ones."""

@@ -1,0 +1,203 @@
+"""Replicas as one service: change notifications and freshness checks over PostgreSQL.
+
+Each replica caches the evaluated view of a run (`domain.live.LiveRuns`). With several
+replicas on one PostgreSQL database a write lands on one of them, so the others must learn of
+it, for two reasons:
+
+- Liveness: a long-poll waiting on replica A for a plateau round must wake when the deciding
+  report commits on replica B. Every write transaction on a run ends with
+  ``pg_notify('lrcast_runs', {"run": id, "origin": replica})`` (`publish`), delivered by
+  PostgreSQL only when the transaction commits. A `Listener` thread per replica holds its own
+  connection in ``LISTEN`` and hands each run id to the event loop, where `Replication`
+  reloads that run's view (under the run's lock, so it lands after any write of this replica
+  in flight) and so wakes its waiters. Waiters also re-check every `POLL_INTERVAL` seconds, so
+  a notification lost while the listener reconnects delays a wake-up by at most that.
+- Safety: a notification races the client. A rank whose report was acknowledged by B may ask
+  A for the next step before A has processed B's notification; A's stale view would not know
+  the round is open and would answer past the barrier. So before a view of a metric-driven run
+  is used to answer past the barrier, `Replication.current` compares its ``runs.seq`` (a change
+  counter every write transaction bumps under the run's row lock, see `store.sql`) with the
+  database's in one primary-key read, and reloads when they differ. Closed-form runs need no
+  such read: every step a replica answers lies below the served frontier it persisted first,
+  and amendments start at or beyond the database's frontier, so a cached view is never wrong
+  for the steps it answers (it is only refreshed by the notification or the next frontier
+  extension, whose write returns the current record).
+
+SQLite has no notifications and serves one process, so none of this runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    from ..domain.live import LiveRuns, RunView
+
+CHANNEL = "lrcast_runs"
+#: how often a waiting long-poll re-checks the database when no notification came, seconds
+POLL_INTERVAL = 0.5
+#: pause before the listener reconnects after losing its connection, seconds
+RECONNECT_DELAY = 0.5
+
+log = logging.getLogger("lrcast.replication")
+
+
+def new_origin() -> str:
+    """An id for one store instance, so a replica can skip its own notifications."""
+    return uuid.uuid4().hex
+
+
+def publish(conn: Connection, run_id: str, origin: str) -> None:
+    """Queue a change notification for `run_id` in the current transaction; PostgreSQL sends
+    it on commit only (and drops it on rollback)."""
+    payload = json.dumps({"run": run_id, "origin": origin}, separators=(",", ":"))
+    conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
+                 {"channel": CHANNEL, "payload": payload})
+
+
+def current_seq(engine: Engine, run_id: str) -> int | None:
+    """The run's change counter as committed now (None: no such run)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT seq FROM runs WHERE id = :id"),
+                            {"id": run_id}).scalar()
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg://``) as psycopg's own ``postgresql://``."""
+    scheme, sep, rest = url.partition("://")
+    return ("postgresql" if scheme.startswith("postgres") else scheme) + sep + rest
+
+
+class Listener:
+    """A daemon thread that ``LISTEN``s on its own connection and calls
+    ``on_change(run_id)`` for every other replica's write, and ``on_change(None)`` after each
+    (re)connection, when any notification may have been missed. `on_change` runs in the
+    listener's thread: it must be thread-safe (see `Replication`)."""
+
+    def __init__(self, url: str, origin: str, on_change: Callable[[str | None], None]) -> None:
+        self.url = libpq_url(url)
+        self.origin = origin
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lrcast-listener", daemon=True)
+        #: set once the first LISTEN is in place (tests and start-up wait on it)
+        self.listening = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end; it notices within a second (its ``notifies`` timeout)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    self.on_change(None)
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._dispatch(note.payload)
+                            if self._stop.is_set():
+                                break
+            except Exception as exc:  # connection lost: reconnect; waiters poll meanwhile
+                if not self._stop.is_set():
+                    log.warning("replication listener: %s; reconnecting", exc)
+                    self._stop.wait(RECONNECT_DELAY)
+
+    def _dispatch(self, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            run_id, origin = data["run"], data.get("origin")
+        except (ValueError, KeyError, TypeError):
+            return
+        if origin != self.origin and isinstance(run_id, str):
+            self.on_change(run_id)
+
+
+class Replication:
+    """Keeps one replica's `LiveRuns` current with the writes of the others (see the module
+    docstring). Made by `attach`; `LiveRuns` calls `current` and `poll_interval`."""
+
+    poll_interval = POLL_INTERVAL
+
+    def __init__(self, live: LiveRuns, engine: Engine, url: str, origin: str) -> None:
+        self.live = live
+        self.engine = engine
+        self.listener = Listener(url, origin, self._on_change)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dirty: set[str] = set()
+        self._everything = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start listening (call from the app's lifespan, on the serving event loop)."""
+        self._loop = asyncio.get_running_loop()
+        self.listener.start()
+        await run_in_threadpool(self.listener.listening.wait, 10.0)
+
+    async def stop(self) -> None:
+        await run_in_threadpool(self.listener.stop)
+        if self._task is not None:
+            self._task.cancel()
+
+    # from the listener thread -------------------------------------------------------------
+    def _on_change(self, run_id: str | None) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._mark, run_id)
+
+    # on the event loop -----------------------------------------------------------------------
+    def _mark(self, run_id: str | None) -> None:
+        """Queue a refresh; many notifications for one run before it runs cost one reload."""
+        if run_id is None:
+            self._everything = True
+        else:
+            self._dirty.add(run_id)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._dirty or self._everything:
+            if self._everything:
+                self._everything = False
+                self._dirty.update(self.live.views)
+            run_id = self._dirty.pop()
+            try:
+                await self.live.refresh(run_id)
+            except Exception as exc:  # the database is away: the waiters' polling retries
+                log.warning("replication: refreshing run %r failed: %s", run_id, exc)
+
+    async def current(self, view: RunView) -> bool:
+        """True if `view` is the run as committed now; otherwise reload it and return False
+        (the caller takes the fresh view and checks again)."""
+        seq = await run_in_threadpool(current_seq, self.engine, view.run_id)
+        if seq is not None and seq == view.record.seq:
+            return True
+        await self.live.refresh(view.run_id)
+        return False
+
+
+def attach(live: LiveRuns, store: Any, url: str) -> Replication | None:
+    """The `Replication` for `live` when the store is PostgreSQL (None for SQLite); sets
+    ``live.replication`` so the barrier checks freshness. Start it in the app's lifespan."""
+    engine: Engine = store.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    replication = Replication(live, engine, url, store.origin)
+    live.replication = replication
+    return replication

@@ -1,0 +1,21 @@
+"""`import lrcast` stays light: no torch, no service dependencies."""
+
+import subprocess
+import sys
+
+
+def test_import_lrcast_imports_neither_torch_nor_the_service():
+    code = ("import sys, lrcast; heavy = [m for m in ('torch', 'fastapi', 'uvicorn', "
+            "'lrcast_service', 'lrcast.torch') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_api_is_what_all_exports():
+    import lrcast
+
+    for name in lrcast.__all__:
+        assert hasattr(lrcast, name), name
+    assert {"Client", "AsyncClient", "Run", "AsyncRun", "errors", "schedules"} <= set(
+        lrcast.__all__)

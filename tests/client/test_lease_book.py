@@ -1,0 +1,52 @@
+"""The lease state machine: local evaluation inside the lease, renewal at 80%, the barrier
+after a report, and backing off while the service is unreachable."""
+
+from lrcast import LeasePolicy
+from lrcast._lease import FETCH, LOCAL, RENEW, Lease, LeaseBook
+from lrcast.schedules import Timeline, parse
+
+
+def lease(start: int, horizon: int, version: int = 1) -> Lease:
+    timeline = Timeline.single(parse({"type": "constant", "lr": 0.1}))
+    return Lease("r", version, timeline, start, horizon, metric_driven=True, world_size=2)
+
+
+def test_no_lease_means_fetch():
+    assert LeaseBook(LeasePolicy()).action(0) == FETCH
+
+
+def test_local_until_80_percent_then_renew_then_fetch_past_horizon():
+    book = LeaseBook(LeasePolicy(steps=100, renew_at=0.8))
+    book.install(lease(100, 200))
+    assert [book.action(s, now=0.0) for s in (100, 179)] == [LOCAL, LOCAL]
+    assert [book.action(s, now=0.0) for s in (180, 199)] == [RENEW, RENEW]
+    assert [book.action(s, now=0.0) for s in (99, 200)] == [FETCH, FETCH]
+    assert book.fast_until == 180
+
+
+def test_failed_renewal_keeps_the_lease_and_retries_later():
+    book = LeaseBook(LeasePolicy(steps=100, renew_at=0.8, retry_every=2.0))
+    book.install(lease(0, 100))
+    book.renewal_failed(now=10.0)
+    assert book.action(190 // 2, now=11.0) == LOCAL  # inside the lease: keep training
+    assert book.action(95, now=12.0) == RENEW
+    assert book.unreachable_since == 10.0
+    book.install(lease(95, 195))
+    assert book.unreachable_since is None
+
+
+def test_pending_round_blocks_steps_from_the_round_on():
+    book = LeaseBook(LeasePolicy(steps=100))
+    book.install(lease(0, 100))
+    book.set_pending(40)
+    assert book.fast_until == 40
+    assert (book.action(39), book.action(40), book.action(60)) == (LOCAL, FETCH, FETCH)
+    book.set_pending(None)
+    assert book.action(60) == LOCAL
+
+
+def test_short_lease_capped_at_a_round_renews_only_at_its_horizon():
+    book = LeaseBook(LeasePolicy(steps=1000, renew_at=0.8))
+    book.install(lease(10, 12))
+    assert book.fast_until == 12
+    assert (book.action(11), book.action(12)) == (LOCAL, FETCH)

@@ -1,0 +1,46 @@
+"""Fixtures shared by the suites: a database URL per backend, and a real server on it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import LRCastServer, sqlite_url
+from tests.support.postgres import ENV, fresh_database, postgres_base_url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database per test module: a SQLite file, and a PostgreSQL database when
+    LRCAST_TEST_POSTGRES_URL is set (skipped otherwise)."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path_factory.mktemp("db") / "lrcast.db")
+        return
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests need {ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    with fresh_database(base) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[LRCastServer]:
+    """A real ``lrcast serve`` on a loopback port over the module's database (no tokens)."""
+    with LRCastServer(database_url) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LRCastServer) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A run id unique to the test."""
+    return f"t-{uuid.uuid4().hex[:16]}"
