@@ -23,7 +23,6 @@ sys.path.insert(0, str(ROOT))
 
 import lrcast  # noqa: E402
 import lrcast.torch  # noqa: E402
-
 from tests.support import LRCastServer  # noqa: E402
 
 
@@ -58,22 +57,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--lease-steps", type=int, default=lrcast.LeasePolicy().steps)
     args = parser.parse_args()
     n = args.steps
 
     with tempfile.TemporaryDirectory() as tmp, \
             LRCastServer(Path(tmp) / "bench.db", log_path=Path(tmp) / "log") as server:
-        print(f"lrcast client bench: {n} steps, best of {args.repeat}, lease "
-              f"{args.lease_steps} steps, service {server.url}")
+        print(f"lrcast client bench: {n} steps, best of {args.repeat}, "
+              f"{lrcast.LeasePolicy()}, service {server.url}")
         print(f"{'schedule':<20}{'torch us/step':>14}{'lrcast us/step':>16}{'ratio':>8}"
               f"{'req/1k steps':>14}")
         for name, spec, make_torch in cases(n):
             theirs = min(per_step(make_torch, n) for _ in range(args.repeat))
             ours, requests = [], []
             for i in range(args.repeat):
-                client = lrcast.Client(server.url,
-                                       lease=lrcast.LeasePolicy(steps=args.lease_steps))
+                client = lrcast.Client(server.url)  # the default LeasePolicy
                 run = client.run(f"bench-{name}-{i}", schedule=spec, world_size=1)
                 sent = client.requests_sent
                 ours.append(per_step(lambda o, run=run: lrcast.torch.RemoteScheduler(o, run),

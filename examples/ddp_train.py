@@ -17,11 +17,12 @@ import json
 import time
 from pathlib import Path
 
-import lrcast
-import lrcast.torch
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+import lrcast
+import lrcast.torch
 
 WARMUP_THEN_PLATEAU = {
     "type": "SequentialLR", "lr": 0.05, "milestones": [40],
@@ -42,7 +43,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--report-every", type=int, default=20)
     p.add_argument("--report-from", type=int, default=40,
                    help="first step that may carry a report (the end of the warmup)")
-    p.add_argument("--lease-steps", type=int, default=1000)
+    p.add_argument("--lease-steps", type=int, default=None,
+                   help="fixed lease length in steps (default: leases sized in time)")
     p.add_argument("--step-sleep", type=float, default=0.0,
                    help="seconds to sleep per step (to make a short job last)")
     p.add_argument("--lease-timeout", type=float, default=120.0)
@@ -64,7 +66,8 @@ def main() -> None:
     y_val = x_val @ w_true + 0.3 * torch.randn(128, 1, generator=gen)
 
     client = lrcast.Client(
-        lease=lrcast.LeasePolicy(steps=args.lease_steps, retry_every=0.2),
+        lease=lrcast.LeasePolicy(retry_every=0.2) if args.lease_steps is None else
+        lrcast.LeasePolicy(steps=args.lease_steps, seconds=None, retry_every=0.2),
         timeouts=lrcast.Timeouts(connect=1.0, read=10.0, lease=args.lease_timeout, poll=5.0),
         retries=lrcast.Retries(attempts=2, backoff=0.05, max_backoff=0.2))
     run = client.run(args.run_id, schedule=args.schedule)  # every rank: idempotent

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import LRCastServer, sqlite_url
-from tests.support.postgres import ENV, fresh_database, postgres_base_url
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # `tests.support` is imported from the repository root
+    sys.path.append(ROOT)
+
+from tests.support import LRCastServer, sqlite_url  # noqa: E402
+from tests.support.postgres import ENV, fresh_database, postgres_base_url  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

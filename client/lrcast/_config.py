@@ -47,17 +47,37 @@ class Retries:
 class LeasePolicy:
     """How much of the schedule a rank leases at once and when it renews.
 
-    A lease covers `steps` steps; the rank renews once `renew_at` of it is used, so renewal
-    happens well before the horizon and an outage shorter than the rest costs nothing.
-    `retry_every` spaces renewal attempts (in seconds) while the service is unreachable.
+    The first lease covers `steps` steps. With `seconds` set, every later lease is sized to
+    cover about that much training time at the step rate the rank has shown (between
+    `min_steps` and `max_steps`): the horizon is a wall-clock budget, so amendments take effect
+    about `seconds` ahead and an outage of up to (1 - `renew_at`) of it costs nothing, however
+    fast or slow the steps are. With `seconds=None`, every lease is `steps` long. The rank
+    renews once `renew_at` of a lease is used, in the background; `retry_every` spaces
+    renewal attempts (in seconds) while the service is unreachable.
     """
 
-    steps: int = 1000
+    steps: int = 150
+    seconds: float | None = 30.0
+    #: at least 150 steps: a renewal per 120 steps at most, so <= 10 requests per 1,000
+    #: steps at any pace
+    min_steps: int = 150
+    max_steps: int = 100_000
     renew_at: float = 0.8
     retry_every: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 1 <= self.min_steps <= self.max_steps:
+            raise ValueError("LeasePolicy needs 1 <= min_steps <= max_steps")
         if self.steps < 1:
             raise ValueError("LeasePolicy.steps must be >= 1")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError("LeasePolicy.seconds must be > 0 (or None for fixed leases)")
         if not 0.0 < self.renew_at <= 1.0:
             raise ValueError("LeasePolicy.renew_at must be in (0, 1]")
+
+    def next_steps(self, done: int, elapsed: float) -> int:
+        """The length of the next lease, after `done` steps of the last one in `elapsed` s."""
+        if self.seconds is None or done <= 0 or elapsed <= 0:
+            return self.steps
+        rate = done / elapsed
+        return int(min(self.max_steps, max(self.min_steps, rate * self.seconds)))

@@ -57,7 +57,7 @@ class LeaseBook:
     """
 
     __slots__ = ("policy", "lease", "fast_until", "pending_round", "retry_at",
-                 "unreachable_since")
+                 "unreachable_since", "installed_at")
 
     def __init__(self, policy: LeasePolicy) -> None:
         self.policy = policy
@@ -66,10 +66,12 @@ class LeaseBook:
         self.pending_round: int | None = None
         self.retry_at = 0.0
         self.unreachable_since: float | None = None
+        self.installed_at = 0.0
 
-    def install(self, lease: Lease) -> None:
+    def install(self, lease: Lease, now: float | None = None) -> None:
         """A fresh lease from the service: evaluate locally until its renewal point."""
         self.lease = lease
+        self.installed_at = time.monotonic() if now is None else now
         self.retry_at = 0.0
         self.unreachable_since = None
         self._refresh()
@@ -93,6 +95,14 @@ class LeaseBook:
         if self.pending_round is not None:
             until = min(until, self.pending_round)
         self.fast_until = until
+
+    def lease_steps(self, step: int, now: float | None = None) -> int:
+        """How many steps to ask for in a lease starting at `step` (see `LeasePolicy`)."""
+        lease = self.lease
+        if lease is None:
+            return self.policy.steps
+        now = time.monotonic() if now is None else now
+        return self.policy.next_steps(step - lease.start, now - self.installed_at)
 
     def action(self, step: int, now: float | None = None) -> int:
         """LOCAL, RENEW (the lease answers, but try to renew it now) or FETCH (it does not)."""

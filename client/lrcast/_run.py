@@ -40,6 +40,7 @@ class RunBase:
         self._path = f"/v1/runs/{run_id}"
         #: bumped by reports and rewinds: a lease asked for before is stale
         self._generation = 0
+        self._renewal: _Renewal | _AsyncRenewal | None = None
 
     @property
     def world_size(self) -> int | None:
@@ -61,7 +62,7 @@ class RunBase:
         params = {"wait": round(wait, 3)} if wait > 0 else None
         return Request("POST", f"{self._path}/leases", params=params, wait=wait,
                        json={"rank": self.rank, "step": step,
-                             "steps": self._base.lease_policy.steps})
+                             "steps": self._book.lease_steps(step)})
 
     def _report_request(self, step: int, value: float) -> Request:
         value = float(value)
@@ -137,6 +138,17 @@ class RunBase:
             f"service stayed unreachable for {self._base.timeouts.lease:g}s: {cause}",
             step=step, horizon=horizon)
 
+    def _take_renewal(self) -> None:
+        """Install a finished background renewal, unless a report or rewind since made it
+        stale (it may predate a plateau decision)."""
+        renewal, self._renewal = self._renewal, None
+        if renewal is None or not renewal.finished or renewal.generation != self._generation:
+            return
+        if renewal.data is not None:
+            self._install(renewal.data, renewal.step)
+        else:
+            self._book.renewal_failed()
+
     @staticmethod
     def _evaluate(lease: Lease, step: int, what: str) -> Any:
         try:
@@ -167,10 +179,35 @@ class _Renewal:
     def _renew(self, client: Client, request: Request) -> None:
         try:
             self.data = client.send(request, attempts=1)
-        except errors.LRCastError:
+        except Exception:  # any failure: the rank keeps its lease and retries later
             self.data = None
         finally:
             self.done.set()
+
+    @property
+    def finished(self) -> bool:
+        return self.done.is_set()
+
+
+class _AsyncRenewal:
+    """One lease renewal as an asyncio task (the twin of `_Renewal`)."""
+
+    def __init__(self, run: AsyncRun, step: int) -> None:
+        self.step = step
+        self.generation = run._generation
+        self.data: Any = None
+        self.task = asyncio.get_running_loop().create_task(
+            self._renew(run._base, run._lease_request(step, 0.0)))
+
+    async def _renew(self, client: AsyncClient, request: Request) -> None:
+        try:
+            self.data = await client.send(request, attempts=1)
+        except Exception:  # any failure: the rank keeps its lease and retries later
+            self.data = None
+
+    @property
+    def finished(self) -> bool:
+        return self.task.done()
 
 
 class Run(RunBase):
@@ -179,10 +216,6 @@ class Run(RunBase):
 
     _base: Client
 
-    def __init__(self, client: Client, run_id: str, *, rank: int,
-                 info: Mapping[str, Any]) -> None:
-        super().__init__(client, run_id, rank=rank, info=info)
-        self._renewal: _Renewal | None = None
 
     def lrs(self, step: int) -> list[float]:
         """Every parameter group's LR at `step` (evaluated on the lease)."""
@@ -209,7 +242,7 @@ class Run(RunBase):
         if lease is not None and lease.start <= step < book.fast_until:
             return lease
         renewal = self._renewal
-        if renewal is not None and renewal.done.is_set():
+        if renewal is not None and renewal.finished:
             self._take_renewal()
         action = book.action(step)
         if action == LOCAL:
@@ -218,24 +251,13 @@ class Run(RunBase):
             if self._renewal is None:
                 self._renewal = _Renewal(self, step)
             return book.lease  # type: ignore[return-value]
-        if self._renewal is not None:  # a renewal in flight may cover the step already
+        if isinstance(self._renewal, _Renewal):  # one in flight may cover the step already
             timeouts = self._base.timeouts
             self._renewal.done.wait(timeouts.connect + timeouts.read)
             self._take_renewal()
             if book.action(step) != FETCH:
                 return self._lease_for(step)
         return self._fetch(step)
-
-    def _take_renewal(self) -> None:
-        """Install a finished background renewal, unless a report or rewind since made it
-        stale (it may predate a plateau decision)."""
-        renewal, self._renewal = self._renewal, None
-        if renewal is None or not renewal.done.is_set() or renewal.generation != self._generation:
-            return
-        if renewal.data is not None:
-            self._install(renewal.data, renewal.step)
-        else:
-            self._book.renewal_failed()
 
     def _fetch(self, step: int) -> Lease:
         """Block until the service hands a lease covering `step` (or give up clearly)."""
@@ -332,17 +354,23 @@ class AsyncRun(RunBase):
         lease = book.lease
         if lease is not None and lease.start <= step < book.fast_until:
             return lease
+        renewal = self._renewal
+        if renewal is not None and renewal.finished:
+            self._take_renewal()
         action = book.action(step)
         if action == LOCAL:
-            return lease  # type: ignore[return-value]
-        if action == FETCH:
-            return await self._fetch(step)
-        try:
-            data = await self._base.send(self._lease_request(step, 0.0), attempts=1)
-            return self._install(data, step)
-        except (errors.ServiceUnavailable, errors.RoundPending):
-            book.renewal_failed()
-            return lease  # type: ignore[return-value]
+            return book.lease  # type: ignore[return-value]
+        if action == RENEW:  # as a task: the caller never waits for it inside the lease
+            if self._renewal is None:
+                self._renewal = _AsyncRenewal(self, step)
+            return book.lease  # type: ignore[return-value]
+        if isinstance(self._renewal, _AsyncRenewal):
+            timeouts = self._base.timeouts
+            await asyncio.wait([self._renewal.task], timeout=timeouts.connect + timeouts.read)
+            self._take_renewal()
+            if book.action(step) != FETCH:
+                return await self._lease_for(step)
+        return await self._fetch(step)
 
     async def _fetch(self, step: int) -> Lease:
         timeouts, policy = self._base.timeouts, self._base.lease_policy

@@ -51,6 +51,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     app = _service().create_app(settings)
+    import gc
+
+    # the start-up objects (thousands of modules' worth) live forever: keep them out of the
+    # collector's full passes, which otherwise stall the event loop under load
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
                 loop=_best("uvloop", "auto"), http=_best("httptools", "auto"),
                 log_level="warning", timeout_graceful_shutdown=5)

@@ -23,12 +23,13 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from . import errors
+from ._lease import Lease
 from ._run import Run
 from .schedules import StepOutOfRange as _EngineStepOutOfRange
 
 __all__ = ["RemoteScheduler"]
 
-_NOT_STATE = ("optimizer", "run", "resume_id", "_lease_seen", "_cycles")
+_NOT_STATE = ("optimizer", "run", "resume_id", "_hot")
 
 
 class RemoteScheduler(LRScheduler):
@@ -47,15 +48,14 @@ class RemoteScheduler(LRScheduler):
         self.run = run
         self.run_id = run.run_id
         self.resume_id = resume_id
-        self._lease_seen: object = None
-        self._cycles = False
+        self._hot: _Hot | None = None
         super().__init__(optimizer, last_epoch)
         ref = weakref.ref(self)
         run.on_change(lambda: (s := ref()) is not None and s._apply(s.last_epoch))
 
     def get_lr(self) -> list[float]:
         """The LRs of the current step (`last_epoch`), as the run holds them."""
-        return list(self._lrs(self.last_epoch))
+        return list(self._hot_for(self.last_epoch).lrs(self.last_epoch))
 
     def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
         """Advance one step and apply its LRs (no metric: use `run.report`)."""
@@ -64,52 +64,40 @@ class RemoteScheduler(LRScheduler):
             self.last_epoch += 1
         else:
             self.last_epoch = int(epoch)
-        self._apply(self.last_epoch)
-
-    def _lrs(self, step: int) -> tuple[float, ...]:
-        run = self.run
-        book = run._book
-        lease = book.lease
+        step = self.last_epoch
+        hot = self._hot
+        book = self.run._book
+        # the hot path: inside the lease that `hot` was prepared for, no HTTP, no lookups
+        if hot is None or book.lease is not hot.lease or not hot.start <= step < book.fast_until:
+            hot = self._hot_for(step)
+        # not cached: Optimizer.load_state_dict (e.g. by accelerate) replaces the groups
+        groups = self.optimizer.param_groups
         try:
-            if lease is not None and lease.start <= step < book.fast_until:
-                return lease.timeline.lrs(step)  # the hot path: no HTTP, no allocation
-            return run._evaluate(run._lease_for(step), step, "l")
+            lrs = hot.lrs(step)
+            if hot.cycles:
+                hot.set_momentums(groups, hot.momentums(step))
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
+        if hot.single:
+            groups[0]["lr"] = lr = lrs[0]
+            self._last_lr = [lr]
+            return
+        for group, lr in zip(groups, lrs * hot.broadcast, strict=True):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in groups]
+
+    def _hot_for(self, step: int) -> _Hot:
+        """The evaluation prepared for the lease that answers `step` (fetched if need be)."""
+        lease = self.run._lease_for(step)
+        if self._hot is None or self._hot.lease is not lease:
+            self._hot = _Hot(lease, self.optimizer.param_groups, self.run_id)
+        return self._hot
 
     def _apply(self, step: int) -> None:
-        lrs = self._lrs(step)
-        groups = self.optimizer.param_groups
-        if len(lrs) != len(groups):
-            if len(lrs) != 1:
-                raise ValueError(f"run {self.run_id!r} schedules {len(lrs)} parameter groups; "
-                                 f"the optimizer has {len(groups)}")
-            lrs = lrs * len(groups)
-        for group, lr in zip(groups, lrs, strict=True):
-            group["lr"] = lr
-        self._last_lr = list(lrs)
-        lease = self.run._book.lease
-        if lease is not self._lease_seen:
-            self._lease_seen = lease
-            self._cycles = lease is not None and any(
-                s.schedule.cycles_momentum for s in lease.timeline.segments)
-        if self._cycles:
-            self._apply_momentum(step, groups)
-
-    def _apply_momentum(self, step: int, groups: list[dict[str, Any]]) -> None:
-        momentums = self.run._evaluate(self.run._lease_for(step), step, "m")
-        if momentums is None:
-            return
-        if len(momentums) == 1 and len(groups) > 1:
-            momentums = momentums * len(groups)
-        for group, m in zip(groups, momentums, strict=True):
-            if "betas" in group:
-                group["betas"] = (m, *tuple(group["betas"])[1:])
-            elif "momentum" in group:
-                group["momentum"] = m
-            else:
-                raise ValueError("the schedule cycles momentum but the optimizer has neither "
-                                 "'momentum' nor 'betas'")
+        """Apply the LRs of `step` without advancing (after a decision or a resume)."""
+        self._step_count -= 1
+        self.last_epoch = step - 1
+        self.step()
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's state (the step and the run id), without the optimizer or run."""
@@ -121,3 +109,46 @@ class RemoteScheduler(LRScheduler):
         self.__dict__.update({k: v for k, v in state_dict.items() if k not in _NOT_STATE})
         self.run.rewind(self.last_epoch, resume_id=self.resume_id)
         self._apply(self.last_epoch)
+
+
+class _Hot:
+    """What `step()` needs for one lease, worked out once: the schedule to call (the segment
+    itself when the timeline has one unscaled segment), how groups map, where momentum goes."""
+
+    __slots__ = ("lease", "start", "broadcast", "single", "cycles", "lrs", "momentums")
+
+    def __init__(self, lease: Lease, groups: list[dict[str, Any]], run_id: str) -> None:
+        self.lease = lease
+        self.start = lease.start
+        timeline = lease.timeline
+        segments = timeline.segments
+        if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0:
+            schedule, history = segments[0].schedule, segments[0].history
+            self.lrs = lambda step: schedule.lrs(step, history)
+            self.momentums = schedule.momentums
+        else:
+            self.lrs = timeline.lrs
+            self.momentums = timeline.momentums
+        num = timeline.num_groups
+        if num != len(groups) and num != 1:
+            raise ValueError(f"run {run_id!r} schedules {num} parameter groups; the "
+                             f"optimizer has {len(groups)}")
+        self.broadcast = len(groups) if num == 1 else 1
+        self.single = len(groups) == 1
+        self.cycles = any(s.schedule.cycles_momentum for s in segments)
+
+    @staticmethod
+    def set_momentums(groups: list[dict[str, Any]], momentums: tuple[float, ...] | None) -> None:
+        """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
+        if momentums is None:
+            return
+        if len(momentums) == 1:
+            momentums = momentums * len(groups)
+        for group, m in zip(groups, momentums, strict=True):
+            if "betas" in group:
+                group["betas"] = (m, *tuple(group["betas"])[1:])
+            elif "momentum" in group:
+                group["momentum"] = m
+            else:
+                raise ValueError("the schedule cycles momentum but the optimizer has neither "
+                                 "'momentum' nor 'betas'")

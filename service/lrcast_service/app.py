@@ -70,9 +70,21 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": data})
 
 
+class LRCastAPI(FastAPI):
+    """FastAPI, with the fast path of ``GET .../lr`` (`routes/lr_fast.py`) ahead of its
+    whole middleware stack: what the fast path does not answer goes through FastAPI."""
+
+    fast: FastLR | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.fast is not None and await self.fast.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service on its own store, cache and metrics registry (migrated first). The
-    middlewares, outermost first: the fast LR path, metrics, the body limit."""
+    """The service on its own store, cache and metrics registry (migrated first). In front,
+    outermost first: the fast LR path, metrics, the body limit."""
     settings = settings or Settings()
     upgrade(settings.database)
     store = SqlStore(settings.database, settings.pool_size)
@@ -90,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await replication.stop()
             store.close()
 
-    api = FastAPI(title="lrcast", version="1", lifespan=lifespan,
+    api = LRCastAPI(title="lrcast", version="1", lifespan=lifespan,
                   description="Learning-rate schedules as a service: every rank of a training "
                               "job gets the same LR for the same step.")
     api.state.settings = settings
@@ -113,6 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     api.add_middleware(BodyLimit, limit=settings.max_body)
     api.add_middleware(MetricsMiddleware, metrics=api.state.metrics)
-    api.add_middleware(FastLR, live=api.state.live, auth=api.state.auth,
-                       metrics=api.state.metrics)  # added last: outermost
+    api.fast = FastLR(api.state.live, api.state.auth, api.state.metrics)
     return api

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from lrcast.schedules import SpecError, StepOutOfRange
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lrcast.schedules import SpecError, StepOutOfRange
 
 log = logging.getLogger("lrcast.service")
 
@@ -82,8 +83,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http_error")
+        code = {400: "invalid", 404: "not_found", 405: "method_not_allowed",
+                401: "unauthorized"}.get(exc.status_code, "http_error")
         return JSONResponse({"detail": str(exc.detail), "code": code},
                             status_code=exc.status_code, headers=exc.headers)
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import sys
+import re
 from collections.abc import Iterator
-from pathlib import Path
 
-import lrcast
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
-    sys.path.insert(0, str(ROOT))
+import lrcast
 
 _ids = itertools.count()
 
@@ -36,7 +32,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture
 def run_id(request: pytest.FixtureRequest) -> str:
     """A run id unique within the module's service."""
-    return f"{request.node.name[:80].replace('[', '-').replace(']', '')}-{next(_ids)}"
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:80]}-{next(_ids)}"
 
 
 @pytest.fixture

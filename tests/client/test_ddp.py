@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import lrcast
 import pytest
+
+import lrcast
 
 torch = pytest.importorskip("torch")
 

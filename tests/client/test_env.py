@@ -1,6 +1,7 @@
 """Rank, world size, URLs and token from the environment torchrun/SLURM/users set."""
 
 import pytest
+
 from lrcast._env import (
     DEFAULT_URL,
     rank_from_env,

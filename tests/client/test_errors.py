@@ -1,6 +1,7 @@
 """Error responses map to the lrcast.errors hierarchy by code, then by status."""
 
 import pytest
+
 from lrcast import errors
 
 

@@ -50,3 +50,24 @@ def test_short_lease_capped_at_a_round_renews_only_at_its_horizon():
     book.install(lease(10, 12))
     assert book.fast_until == 12
     assert (book.action(11), book.action(12)) == (LOCAL, FETCH)
+
+
+def test_leases_are_sized_in_time_at_the_measured_step_rate():
+    policy = LeasePolicy(steps=100, seconds=30.0, min_steps=10, max_steps=100_000)
+    book = LeaseBook(policy)
+    assert book.lease_steps(0, now=0.0) == 100  # no lease yet: the first length
+    book.install(lease(0, 100), now=0.0)
+    assert book.lease_steps(80, now=8.0) == 300  # 10 steps/s for 30 s
+    assert book.lease_steps(80, now=800.0) == 10  # slow: at least min_steps
+    assert book.lease_steps(80, now=0.0001) == 100_000  # fast: at most max_steps
+    fixed = LeaseBook(LeasePolicy(steps=64, seconds=None))
+    fixed.install(lease(0, 64), now=0.0)
+    assert fixed.lease_steps(50, now=1.0) == 64
+
+
+def test_default_policy_renews_at_most_10_times_per_1000_steps_at_any_pace():
+    policy = LeasePolicy()
+    for rate in (0.01, 1.0, 5.0, 100.0, 1e6):
+        length = policy.next_steps(done=120, elapsed=120 / rate)
+        renew_every = max(1, int(length * policy.renew_at))
+        assert 1000 / renew_every <= 10, rate

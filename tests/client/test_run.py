@@ -6,8 +6,9 @@ import math
 import threading
 import time
 
-import lrcast
 import pytest
+
+import lrcast
 from lrcast import errors
 
 COSINE = {"type": "CosineAnnealingLR", "lr": 0.1, "T_max": 500, "eta_min": 0.001}
@@ -49,7 +50,7 @@ def test_unknown_run_and_invalid_spec_are_mapped(make_client, run_id):
 
 def test_lr_equals_pytorch_with_a_handful_of_requests_per_1000_steps(make_client, run_id):
     torch = pytest.importorskip("torch")
-    client = make_client(lease=lrcast.LeasePolicy(steps=1000))
+    client = make_client(lease=lrcast.LeasePolicy(steps=1000, seconds=None))
     run = client.run(run_id, schedule=COSINE, world_size=1)
     before = client.requests_sent
     ours = [run.lr(k) for k in range(3000)]
@@ -129,7 +130,7 @@ def test_report_errors_are_mapped(make_client, run_id):
 
 
 def test_amendment_only_beyond_the_leased_horizon(make_client, run_id):
-    client = make_client(lease=lrcast.LeasePolicy(steps=100))
+    client = make_client(lease=lrcast.LeasePolicy(steps=100, seconds=None))
     run = client.run(run_id, schedule=COSINE, world_size=1)
     before = [run.lr(k) for k in range(50)]  # leases [0, 100)
     with pytest.raises(errors.AmendmentTooEarly) as info:
@@ -148,7 +149,7 @@ def test_amendment_only_beyond_the_leased_horizon(make_client, run_id):
 
 
 def test_amend_with_a_new_schedule(make_client, run_id):
-    client = make_client(lease=lrcast.LeasePolicy(steps=10))
+    client = make_client(lease=lrcast.LeasePolicy(steps=10, seconds=None))
     run = client.run(run_id, schedule=COSINE, world_size=1)
     run.lr(0)
     new = {"type": "StepLR", "lr": 0.02, "step_size": 5, "gamma": 0.1}

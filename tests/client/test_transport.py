@@ -3,8 +3,9 @@
 import asyncio
 import random
 
-import lrcast
 import pytest
+
+import lrcast
 from lrcast import errors
 from lrcast._types import Request
 

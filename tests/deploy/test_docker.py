@@ -17,13 +17,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
-import lrcast
 import pytest
 
+import lrcast
 from tests.deploy.plateau_job import run_ranks, torch_lrs
+from tests.support.postgres import fresh_database, postgres_base_url
 from tests.support.server import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -33,7 +34,6 @@ BASE_IMAGE = os.environ.get("LRCAST_TEST_BASE_IMAGE", "lrcast-base/python:3.11")
 IMAGE = "lrcast:docker-test"
 LB_IMAGE = "lrcast-lb:docker-test"
 TOKEN = "docker-test-token"
-DATABASE_NAME = "lrcast_docker_test"
 
 
 def _docker_answers() -> str | None:
@@ -57,12 +57,6 @@ def _compose_command() -> list[str] | None:
     return ["docker", "compose"] if probe.returncode == 0 else None
 
 
-def _admin_url() -> str:
-    """The machine's PostgreSQL, connected to a maintenance database."""
-    url = os.environ.get("LRCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
-
-
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600,
          check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
@@ -84,17 +78,12 @@ def docker_ready() -> None:
 def postgres_database(docker_ready: None) -> Iterator[str]:
     """A fresh database of its own on the machine's PostgreSQL, dropped afterwards."""
     psycopg = pytest.importorskip("psycopg")
-    admin = _admin_url()
+    server = postgres_base_url() or "postgresql://postgres@127.0.0.1:5432/test"
     try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+        with fresh_database(server) as url:
+            yield url
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {admin}: {exc}")
-    with conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
-    yield urlunsplit(urlsplit(admin)._replace(path=f"/{DATABASE_NAME}"))
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        pytest.skip(f"no PostgreSQL at {server}: {exc}")
 
 
 @pytest.fixture(scope="module")

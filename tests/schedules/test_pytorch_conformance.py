@@ -9,19 +9,24 @@ differently, so where a value is ~0 the comparison uses an absolute floor of
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lrcast.schedules import StepOutOfRange, parse
 
 pytest.importorskip("torch", reason="PyTorch conformance tests need torch")
 from ._oracle import run_torch  # noqa: E402
 
 REL = 1e-9
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+#: examples per property; set LRCAST_CONFORMANCE_EXAMPLES for a longer, randomized soak
+EXAMPLES = int(os.environ.get("LRCAST_CONFORMANCE_EXAMPLES", "40"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    derandomize="LRCAST_CONFORMANCE_EXAMPLES" not in os.environ,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 def assert_matches(spec: dict[str, Any], steps: int, optimizer: str = "sgd") -> None:
@@ -113,7 +118,7 @@ def one_cycle(draw: st.DrawFn, n: int | None = None, min_total: int = 1) -> dict
         "three_phase": draw(st.booleans()), "div_factor": draw(st.floats(2.0, 100.0)),
         "final_div_factor": draw(st.floats(10.0, 1e5)), "cycle_momentum": draw(st.booleans())}
     if draw(st.booleans()):
-        spec["total_steps"] = draw(st.integers(max(min_total, 20), 1500))
+        spec["total_steps"] = draw(st.integers(max(min_total, 20), max(min_total, 1500)))
     else:
         spec["epochs"] = draw(st.integers(1, 30))
         low = -(-min_total // spec["epochs"])
@@ -214,13 +219,14 @@ def sequential(draw: st.DrawFn) -> dict[str, Any]:
     members, one_cycles = [], 0
     for _ in range(count):
         m = draw(member(n, one_cycles == 0, draw(st.sampled_from([0, 1300]))))
+        if one_cycles and m["type"] == "CyclicLR":  # rejected: see test_spec_errors_pytorch
+            m = {k: v for k, v in m.items() if "momentum" not in k} | {"cycle_momentum": False}
         one_cycles += m["type"] == "OneCycleLR"
         members.append(m)
     return {"type": "SequentialLR", "lr": lr, "milestones": milestones, "schedulers": members}
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(SETTINGS, max_examples=EXAMPLES * 3)
 @given(spec=sequential(), optimizer=st.sampled_from(["sgd", "adam"]))
 def test_sequential_lr_matches_torch(spec: dict[str, Any], optimizer: str) -> None:
     assert_matches(spec, 1200, optimizer)
@@ -245,8 +251,8 @@ def test_sequential_one_cycle_later_overrides_initial_lr() -> None:
 
 
 @st.composite
-def chained(draw: st.DrawFn, cosine: bool) -> dict[str, Any]:
-    lr = draw(lrs())
+def chained(draw: st.DrawFn, cosine: bool, one_group: bool = False) -> dict[str, Any]:
+    lr = draw(st.floats(1e-4, 1.0) if one_group else lrs())
     n = len(lr) if isinstance(lr, list) else 1
     mult = sorted(k for k in LEAVES if k not in ("CosineAnnealingLR", *ABSOLUTE))
     members = [with_type(k, draw(LEAVES[k]))
@@ -282,18 +288,14 @@ def test_chained_scheduler_with_cosine_eta_min_zero(spec: dict[str, Any]) -> Non
 
 
 @SETTINGS
-@given(first=chained(cosine=False), rest=st.lists(member(1, False, 0), min_size=1, max_size=2),
+@given(first=chained(cosine=False, one_group=True), rest=st.lists(member(1, False, 0), min_size=1, max_size=2),
        milestone=st.integers(1, 400))
 def test_chained_scheduler_first_in_sequential(first: dict[str, Any], rest: list[Any],
                                                milestone: int) -> None:
     lr = first.pop("lr")
-    if isinstance(lr, list):
-        lr = lr[0]
-    first["schedulers"] = [
-        m for m in first["schedulers"]
-        if not isinstance(m.get("base_lr"), list) and not isinstance(m.get("max_lr"), list)
-        and not isinstance(m.get("base_momentum"), list)] or [{"type": "StepLR",
-                                                                  "step_size": 3}]
+    if any(m["type"] == "OneCycleLR" for m in first["schedulers"]):  # see _check_one_cycle
+        rest = [{k: v for k, v in m.items() if "momentum" not in k} | {"cycle_momentum": False}
+                if m["type"] == "CyclicLR" else m for m in rest]
     milestones = [milestone + 100 * i for i in range(len(rest))]
     assert_matches({"type": "SequentialLR", "lr": lr, "milestones": milestones,
                     "schedulers": [first, *rest]}, 1000)

@@ -65,12 +65,13 @@ class LRCastServer:
 
     def client(self, **kwargs: object) -> httpx.Client:
         """A sync httpx client on this server, authenticated with the first token."""
-        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30.0, **kwargs)
+        return httpx.Client(**{"base_url": self.url, "headers": self.headers, "timeout": 30.0,
+                               **kwargs})
 
     def async_client(self, **kwargs: object) -> httpx.AsyncClient:
         """An async httpx client on this server, authenticated with the first token."""
-        return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=30.0,
-                                 **kwargs)
+        return httpx.AsyncClient(**{"base_url": self.url, "headers": self.headers,
+                                    "timeout": 30.0, **kwargs})
 
     def start(self) -> LRCastServer:
         """Start the process and wait until /healthz answers (raise with its output if not)."""

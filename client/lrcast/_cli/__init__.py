@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 from . import _commands as c
 
@@ -39,6 +40,22 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
     return value
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser that lets options come between positionals, which plain argparse
+    refuses when a later positional is optional (``nargs="?"``)."""
+
+    _inside = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inside:  # parse_known_intermixed_args calls back here for its passes
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -73,8 +90,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                          help="at most this many points are computed (a stride beyond)")
     preview.set_defaults(func=c.cmd_preview)
 
-    amend = sub.add_parser("amend", parents=[common],
-                           help="change a run's schedule from a step on")
+    # `amend ID --from-step S SPEC`: an option between two positionals, the second optional
+    saved, sub._parser_class = sub._parser_class, _IntermixedParser
+    try:
+        amend = sub.add_parser("amend", parents=[common],
+                               help="change a run's schedule from a step on")
+    finally:
+        sub._parser_class = saved
     amend.add_argument("run_id", metavar="ID")
     amend.add_argument("spec", metavar="SPEC", nargs="?", help="the new schedule's spec file")
     amend.add_argument("--from-step", type=_non_negative, required=True, metavar="S")

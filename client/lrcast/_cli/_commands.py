@@ -13,7 +13,17 @@ from urllib.parse import quote
 
 from .. import errors
 from .._types import Request
-from ._output import UsageError, facts, fmt, load_spec, print_json, save_png, sparkline, table
+from ._output import (
+    UsageError,
+    facts,
+    fmt,
+    load_spec,
+    print_json,
+    save_png,
+    sparkline,
+    table,
+    waiting,
+)
 
 #: exit codes: the service refused the request / bad local input or usage / unreachable
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -73,7 +83,7 @@ def guarded(command: Callable[[argparse.Namespace], int | None]) -> Callable[...
 @guarded
 def cmd_runs_list(args: argparse.Namespace) -> None:
     """List runs (newest pages first, as the service orders them); --all follows every page."""
-    with _client(args) as client:
+    with _client(args) as client, waiting("listing runs"):
         runs: list[dict[str, Any]] = []
         after = None
         while True:
@@ -102,8 +112,11 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
     """One run: its schedule, amendments, plateau state, pending rounds and rank progress."""
     with _client(args) as client:
         run = client.send(Request("GET", _run_path(args.run_id)))
+        suggestion = None
+        if (run.get("schedule") or {}).get("type") == "LRRangeTest":
+            suggestion = client.send(Request("GET", _run_path(args.run_id, "/suggestion")))
     if args.json:
-        print_json(run)
+        print_json(run if suggestion is None else {**run, "suggestion": suggestion})
         return
     spec = run.get("schedule", {})
     pairs = [("schedule", spec.get("type", "?")), ("spec", json.dumps(spec)),
@@ -124,6 +137,11 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
     progress = run.get("progress") or []
     if progress:
         table("progress", ["rank", "step"], [[p["rank"], p["step"]] for p in progress])
+    if suggestion is not None:
+        state = (f"diverged at step {suggestion['stopped_at']}" if suggestion["diverged"]
+                 else "complete" if suggestion["done"] else "running")
+        print(f"LR range test: {state}; suggested lr {fmt(suggestion['suggested_lr'])} "
+              f"(steepest descent of the smoothed loss over {len(suggestion['lrs'])} steps)")
     for pending in run.get("pending_rounds") or []:
         print(f"round at step {pending['step']} waits for ranks "
               f"{', '.join(map(str, pending['missing_ranks']))} "
@@ -138,7 +156,7 @@ def cmd_lr(args: argparse.Namespace) -> None:
     params: dict[str, Any] = {"step": args.step}
     if args.wait:
         params["wait"] = args.wait
-    with _client(args) as client:
+    with _client(args) as client, waiting(f"waiting up to {args.wait:g}s for step {args.step}"):
         data = client.send(Request("GET", _run_path(args.run_id, "/lr"), params=params,
                                    wait=args.wait or 0.0))
     if args.json:

@@ -7,16 +7,32 @@ stays light.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 
 class UsageError(Exception):
     """Bad local input (a missing file, invalid JSON, a missing optional library): exit 2."""
+
+
+@contextlib.contextmanager
+def waiting(message: str) -> Iterator[None]:
+    """A spinner on stderr while a slow call runs (rich on a terminal; nothing otherwise)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    try:
+        from rich.console import Console
+    except ImportError:
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield
 
 
 def print_json(data: Any) -> None:

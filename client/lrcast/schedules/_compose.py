@@ -32,7 +32,7 @@ from typing import Any
 from ._base import LRs, Schedule
 from ._common import open_fields
 from ._cosine import CosineAnnealingLR
-from ._errors import SpecError
+from ._errors import SpecError, StepOutOfRange
 from ._fields import Fields, join_path
 from ._plateau import EMPTY_HISTORY, PlateauHistory
 from ._registry import BuildContext, build, register
@@ -70,6 +70,14 @@ def _initial_after(member: Schedule, before: LRs | None) -> LRs:
     if before is None or getattr(member, "sets_initial_lr", False):
         return getattr(member, "initial_lrs", member.base_lrs)
     return before
+
+
+def _initial_before(members: list[Schedule], index: int) -> LRs | None:
+    """``group["initial_lr"]`` just before ``members[index]`` is constructed."""
+    initial: LRs | None = None
+    for m in members[:index]:
+        initial = _initial_after(m, initial)
+    return initial
 
 
 def _check_one_cycle(leaves: list[tuple[str, Schedule]]) -> None:
@@ -120,6 +128,11 @@ class ChainedScheduler(Schedule):
             if not isinstance(m, (Multiplicative, CosineAnnealingLR)):
                 last_abs = i
         self.absolute = self.members[last_abs] if last_abs is not None else None
+        # PyTorch quirk: CyclicLR's initial step runs before it stores its base_lr, on the
+        # base_lrs LRScheduler read from group["initial_lr"]: an earlier member's, if any
+        self.cyclic_start: LRs | None = None
+        if last_abs and type(self.absolute).__name__ == "CyclicLR":
+            self.cyclic_start = _initial_before(self.members, last_abs)
         tail = members[last_abs + 1:] if last_abs is not None else members
         self.tail = [m for _, m in tail if isinstance(m, Multiplicative)]
         cosines = [(p, m) for p, m in tail if isinstance(m, CosineAnnealingLR)]
@@ -150,6 +163,8 @@ class ChainedScheduler(Schedule):
             f = 1.0
             for m in self.tail:
                 f *= m.first(mode) if step == 0 else m.span(step, step)
+            if step == 0 and mode == "initial" and self.cyclic_start is not None:
+                return _scale(self.cyclic_start, f)
             return _scale(self.absolute.lrs(step), f)
         if self.cosine is None:
             f = 1.0
@@ -218,6 +233,30 @@ class SequentialLR(Schedule):
             self.plateau = last.plateau
             self.plateau_start = milestones[-1] if milestones else 0
         self.cycles_momentum = any(m.cycles_momentum for m in members)
+        self._held = self._held_momentums() if self.cycles_momentum else []
+
+    def _held_momentums(self) -> list[LRs | None]:
+        """Per member: the momentum left in the optimizer while it runs without cycling it.
+
+        Momentum is a plain group value: after construction it is the last cycling member's
+        value at epoch 0; later it is whatever the last member that ran and cycles it wrote.
+        """
+        held: LRs | None = None
+        for m in reversed(self.members):
+            if m.cycles_momentum:
+                held = m.momentums(0)
+                break
+        result: list[LRs | None] = []
+        bounds = [0, *self.milestones, None]
+        for j, m in enumerate(self.members):
+            result.append(held)
+            start, end = bounds[j], bounds[j + 1]
+            if j >= self.first_index and (end is None or end > start) and m.cycles_momentum:
+                try:
+                    held = m.momentums(end - start - 1) if end is not None else None
+                except StepOutOfRange:  # PyTorch would have raised before getting there
+                    held = None
+        return result
 
     def _where(self, step: int) -> tuple[int, int]:
         j = bisect_right(self.milestones, step)
@@ -242,8 +281,10 @@ class SequentialLR(Schedule):
 
     def momentums(self, step: int) -> LRs | None:
         j, e = self._where(step)
+        if not self.cycles_momentum:
+            return None
         m = self.members[j]
-        return m.momentums(e) if m.cycles_momentum else None
+        return m.momentums(e) if m.cycles_momentum else self._held[j]
 
 
 def _leaves(schedule: Schedule, path: str) -> list[tuple[str, Schedule]]:

@@ -52,9 +52,13 @@ class CyclicLR(Schedule):
             s = (x - 1) / (self.step_ratio - 1)
         if self.mode == "triangular":
             return s, 1.0
-        if self.mode == "triangular2":
-            return s, 1 / (2.0 ** (cycle - 1))
-        return s, self.gamma ** step
+        try:
+            if self.mode == "triangular2":
+                return s, 1 / (2.0 ** (cycle - 1))
+            return s, self.gamma ** step
+        except OverflowError:  # PyTorch raises it too (after ~1024 triangular2 cycles)
+            raise StepOutOfRange(step, f"PyTorch's {self.mode} scale overflows a float "
+                                       "here") from None
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
         s, scale = self._shape(step)

@@ -101,11 +101,12 @@ export async function request(path, { method = 'GET', body, signal } = {}) {
     const headers = { Accept: 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(path, {
+    // relative to the page, so the dashboard also works behind a proxy under a path prefix
+    const res = await fetch(path.replace(/^\//, ''), {
       method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 401) {
-      if (token) sessionStorage.removeItem(TOKEN_KEY);
+      if (token) { sessionStorage.removeItem(TOKEN_KEY); showAuthState(); }
       await askToken(token ? 'The service refused that token; enter another.'
         : 'This service needs an API token.');
       continue;

@@ -41,23 +41,46 @@ export function decisionOld(e) { const d = e.data || {}; return firstOf(d.old_lr
 export function decisionNew(e) { const d = e.data || {}; return firstOf(d.new_lrs ?? d.new_lr ?? d.lrs ?? d.new); }
 export function decisionValue(e) { const d = e.data || {}; return d.value ?? d.aggregated ?? d.aggregate_value ?? null; }
 export function isReduction(e) {
+  if (e.data && typeof e.data.reduced === 'boolean') return e.data.reduced;
   const a = decisionOld(e), b = decisionNew(e);
   return typeof a === 'number' && typeof b === 'number' && b !== a;
 }
 
-/** Every event of a run (following `next` pages, at most `cap`). */
-export async function allEvents(id, cap = 5000) {
+/** The run's events with id > `after` (following `next` pages), oldest first. */
+export async function eventsAfter(id, after = 0) {
   const events = [];
-  let after = null;
+  let cursor = after;
   for (;;) {
-    const q = new URLSearchParams({ limit: '500' });
-    if (after !== null) q.set('after', String(after));
-    const page = await api(`${runPath(id, '/events')}?${q}`);
-    const list = Array.isArray(page) ? page : (page.events || []);
-    events.push(...list);
-    after = Array.isArray(page) ? null : page.next;
-    if (after === null || after === undefined || !list.length || events.length >= cap) return events;
+    const page = await api(`${runPath(id, '/events')}?limit=10000&after=${cursor}`);
+    events.push(...page.events);
+    if (page.next === null || page.next === undefined || !page.events.length) return events;
+    cursor = page.next;
   }
+}
+
+/** The plateau decisions in force (global step, lrs), from the resolved timeline; a scale
+ * amendment repeats the decisions of the schedule it scales, so they are deduplicated. */
+export function timelineDecisions(run) {
+  const seen = new Map();
+  for (const seg of run.timeline || []) for (const d of seg.decisions || []) seen.set(d.step, d.lrs);
+  return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([step, lrs]) => ({ step, lrs }));
+}
+
+/** The latest decided plateau round: {step, value, reduced, lr, previous} (lr and previous
+ * are group 0's LR after and before a reduction), or null. */
+export async function lastDecision(run) {
+  const s = run.last_decided_step;
+  if (s === null || s === undefined) return null;
+  const page = await api(`${runPath(run.run_id, '/rounds')}?after=${s - 1}&limit=1`);
+  const round = (page.rounds || [])[0];
+  const decisions = timelineDecisions(run);
+  const i = decisions.findIndex((d) => d.step === s);
+  const base = Array.isArray(run.schedule.lr) ? run.schedule.lr[0] : run.schedule.lr;
+  return {
+    step: s, value: round ? round.value : null, reduced: i >= 0,
+    lr: i >= 0 ? decisions[i].lrs[0] : null,
+    previous: i > 0 ? decisions[i - 1].lrs[0] : (i === 0 && typeof base === 'number' ? base : null),
+  };
 }
 
 /**

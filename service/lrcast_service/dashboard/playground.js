@@ -9,7 +9,7 @@ export const DRAFT_KEY = 'lrcast.draft';
 
 let presetsCache = null;
 export async function loadPresets() {
-  if (!presetsCache) presetsCache = fetch('/dashboard/presets.json').then((r) => r.json());
+  if (!presetsCache) presetsCache = fetch(new URL('./presets.json', import.meta.url)).then((r) => r.json());
   return presetsCache;
 }
 
@@ -35,7 +35,7 @@ export function renderPlayground(root) {
   const presetBar = h('div', { class: 'presets' });
   const gutter = h('div', { class: 'gutter' });
   const backdrop = h('div', { class: 'backdrop', 'aria-hidden': 'true' });
-  const textarea = h('textarea', { id: 'spec-editor', spellcheck: false, 'aria-label': 'schedule spec (JSON)' });
+  const textarea = h('textarea', { id: 'spec-editor', spellcheck: 'false', autocomplete: 'off', 'aria-label': 'schedule spec (JSON)' });
   const editor = h('div', { class: 'editor' }, gutter, h('div', { class: 'surface' }, backdrop, textarea));
   const fieldError = h('div', { class: 'field-error', id: 'field-error', hidden: true });
   const stepsInput = h('input', { type: 'number', id: 'steps', min: 1, max: 100000, value: 1000 });
@@ -132,7 +132,9 @@ export function renderPlayground(root) {
     const steps = currentSteps();
     const stride = Math.max(1, Math.ceil(steps / MAX_POINTS));
     const body = { schedule: parsed.value, start: 0, stop: steps, stride };
-    const reports = simulate ? simulateReports(simulate, steps) : [];
+    // reports only reach a schedule with a plateau part (the service refuses them otherwise)
+    const plateau = /"(ReduceLROnPlateau|reduce_lr_on_plateau)"/.test(textarea.value);
+    const reports = simulate && plateau ? simulateReports(simulate, steps) : [];
     if (reports.length) body.reports = reports;
     status.textContent = 'computing…';
     try {

@@ -3,17 +3,19 @@
 import { api, ApiError, runPath } from './api.js';
 import { lineChart } from './chart.js';
 import { runHorizon } from './horizon.js';
-import { allEvents, decisionNew, decisionOld, decisionValue, eventStep, furthestStep, isReduction, lrsUpTo, scheduleType, staleRanks } from './model.js';
+import { decisionNew, decisionOld, decisionValue, eventStep, eventsAfter, furthestStep, isReduction, lrsUpTo, scheduleType, staleRanks, timelineDecisions } from './model.js';
 import { DRAFT_KEY } from './playground.js';
 import { fill, fmt, fmtTime, h } from './util.js';
 
 const MAX_POINTS = 2000;
 const REFRESH_MS = 3000;
+const EVENTS_SHOWN = 30;
 
 export function renderRun(root, id) {
   let alive = true;
   let timer = null;
   let logScale = false;
+  let showAllEvents = false;
   let state = { run: null, curve: null, events: [], rounds: null, suggestion: null, version: null, horizon: null };
 
   const title = h('h1', {}, 'Run ', h('span', { class: 'mono', id: 'run-title' }, id));
@@ -24,8 +26,10 @@ export function renderRun(root, id) {
   const metricCard = h('div', { class: 'card', id: 'metric-card', hidden: true });
   const suggestionCard = h('div', { class: 'card', id: 'suggestion-card', hidden: true });
   const eventsBody = h('tbody', { id: 'events-body' });
+  const eventsMore = h('div', { class: 'pager' });
   const logToggle = h('input', { type: 'checkbox', id: 'log-scale' });
   const liveToggle = h('input', { type: 'checkbox', id: 'live', checked: true });
+  const horizonInput = h('input', { type: 'number', id: 'horizon', min: 2, step: 1, title: 'steps drawn (the schedule\'s length by default)' });
   const liveState = h('span', { class: 'muted small', id: 'live-state' });
 
   fill(root,
@@ -36,12 +40,13 @@ export function renderRun(root, id) {
     h('div', { class: 'card' }, facts),
     h('div', { class: 'card' },
       h('div', { class: 'row' }, h('h2', { style: 'margin:0' }, 'Learning rate over the schedule'),
-        h('label', { class: 'small' }, logToggle, 'log scale')),
+        h('label', { class: 'small' }, logToggle, 'log scale'),
+        h('label', { class: 'small' }, 'steps', horizonInput)),
       lrBox, lrStatus),
     suggestionCard,
     metricCard,
     h('div', { class: 'card' }, h('h2', {}, 'Event history'),
-      h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody)));
+      h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody), eventsMore));
 
   function drawFacts() {
     const run = state.run;
@@ -66,13 +71,15 @@ export function renderRun(root, id) {
   }
 
   function markers() {
-    const out = [];
+    // Plateau decisions in force come from the resolved timeline (a rewind drops later ones);
+    // amendments and rewinds from the event history.
+    const out = timelineDecisions(state.run).map((d) => ({
+      x: d.step, color: '#c92a2a', label: `→ ${fmt(d.lrs[0])}`, kind: 'decision', title: `plateau decision at step ${d.step}: lr ${fmt(d.lrs[0])}`,
+    }));
     for (const e of state.events) {
       const step = eventStep(e);
       if (step === null) continue;
-      if (e.kind === 'decision') {
-        if (isReduction(e)) out.push({ x: step, color: '#c92a2a', label: `÷ ${fmt(decisionNew(e))}`, kind: 'decision', title: `plateau decision at ${step}: ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` });
-      } else if (e.kind === 'amendment') {
+      if (e.kind === 'amendment') {
         out.push({ x: step, color: '#862e9c', label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', row: 1, title: `amendment from step ${step}` });
       } else if (e.kind === 'rewind') {
         out.push({ x: step, color: '#e67700', label: 'rewind', kind: 'rewind', row: 2, title: `rewound to step ${step}` });
@@ -105,7 +112,7 @@ export function renderRun(root, id) {
     const box = h('div', { id: 'metric-chart' });
     fill(metricCard, h('h2', {}, 'Reported metric per round'),
       h('p', { class: 'muted small' }, `${state.run.aggregate} over ${state.run.world_size} rank(s); the band spans the lowest and highest rank value`), box);
-    const agg = rounds.filter((r) => r.aggregated !== null && r.aggregated !== undefined).map((r) => [r.step, r.aggregated]);
+    const agg = rounds.filter((r) => r.decided && r.value !== null).map((r) => [r.step, r.value]);
     const band = rounds.filter((r) => r.min !== null && r.min !== undefined).map((r) => [r.step, r.min, r.max]);
     lineChart(box, {
       series: [{ name: `${state.run.aggregate} across ranks`, color: '#e8590c', points: agg, band, dots: true, className: 'metric-curve' }],
@@ -140,8 +147,10 @@ export function renderRun(root, id) {
       lr !== null && lr !== undefined ? h('div', { class: 'row' },
         h('button', { type: 'button', id: 'make-one-cycle', onclick: make('one-cycle') }, 'Create a one-cycle run from it'),
         h('button', { type: 'button', id: 'make-warmup-cosine', onclick: make('warmup-cosine') }, 'Create a warmup+cosine run from it')) : null);
-    const raw = (s.lrs || []).map((x, i) => [x, (s.losses || [])[i]]);
     const smooth = (s.lrs || []).map((x, i) => [x, (s.smoothed || [])[i]]);
+    // torch-lr-finder plots the smoothed loss; raw losses are shown where they share its range
+    const top = Math.max(...smooth.map((p) => p[1]).filter(Number.isFinite)) * 1.05;
+    const raw = (s.lrs || []).map((x, i) => [x, (s.losses || [])[i]]).filter((p) => p[1] <= top);
     lineChart(box, {
       series: [
         { name: 'smoothed loss', color: '#2962ff', points: smooth, className: 'smoothed-loss' },
@@ -153,17 +162,29 @@ export function renderRun(root, id) {
   }
 
   function drawEvents() {
-    fill(eventsBody, ...state.events.slice().reverse().map((e) => h('tr', { 'data-kind': e.kind },
+    const all = state.events.slice().reverse();
+    const shown = showAllEvents ? all : all.slice(0, EVENTS_SHOWN);
+    fill(eventsMore, all.length > shown.length
+      ? h('button', { type: 'button', id: 'events-all', onclick: () => { showAllEvents = true; drawEvents(); } }, `Show all ${all.length} events`)
+      : null);
+    fill(eventsBody, ...shown.map((e) => h('tr', { 'data-kind': e.kind },
       h('td', { class: 'num muted' }, String(e.id)),
       h('td', { class: 'small' }, fmtTime(e.time)),
-      h('td', {}, h('span', { class: `pill ${e.kind === 'decision' ? (isReduction(e) ? 'reduce' : 'keep') : ''}` }, e.kind)),
+      h('td', {}, h('span', { class: `pill ${e.kind === 'decision' ? (isReduction(e) ? 'reduce' : 'keep') : ''}` }, eventLabel(e))),
       h('td', { class: 'num' }, eventStep(e) ?? ''),
       h('td', { class: 'small' }, describeEvent(e)))));
     if (!state.events.length) fill(eventsBody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No events.')));
   }
 
+  function eventLabel(e) {
+    if (e.kind !== 'decision') return e.kind;
+    if (e.data && e.data.folded === false) return 'round';
+    return isReduction(e) ? 'reduce' : 'plateau: keep';
+  }
+
   function describeEvent(e) {
     const d = e.data || {};
+    if (e.kind === 'decision' && d.folded === false) return `round decided; aggregated value ${fmt(decisionValue(e))}`;
     if (e.kind === 'decision') {
       const v = decisionValue(e);
       return `${isReduction(e) ? `LR ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` : `LR stays ${fmt(decisionNew(e))}`}${v !== null ? `; aggregated metric ${fmt(v)}` : ''}`;
@@ -189,11 +210,15 @@ export function renderRun(root, id) {
     const changed = first || progressKey !== state.progressKey;
     state.run = run;
     state.progressKey = progressKey;
+    if (first && run.schedule.type === 'LRRangeTest') { logScale = true; logToggle.checked = true; }
     drawFacts();
     if (!changed) return;
-    const horizon = runHorizon(run.schedule, run.metadata, furthestStep(run));
+    const chosen = Math.floor(Number(horizonInput.value));
+    const horizon = chosen >= 2 ? chosen : runHorizon(run.schedule, run.metadata, furthestStep(run));
+    if (!horizonInput.value) horizonInput.placeholder = String(horizon);
     const [events, rounds, suggestion] = await Promise.all([
-      allEvents(id).catch(() => state.events),
+      eventsAfter(id, state.events.length ? state.events[state.events.length - 1].id : 0)
+        .then((fresh) => state.events.concat(fresh)).catch(() => state.events),
       run.metric_driven || run.schedule.type === 'LRRangeTest'
         ? api(runPath(id, '/rounds')).then((r) => r.rounds || []).catch(() => null) : Promise.resolve(null),
       run.schedule.type === 'LRRangeTest' ? api(runPath(id, '/suggestion')).catch(() => null) : Promise.resolve(null),
@@ -220,17 +245,24 @@ export function renderRun(root, id) {
     drawEvents();
   }
 
-  async function loop() {
+  // One refresh chain at a time: `kick` starts a new one and retires the previous.
+  let chain = 0;
+  async function loop(mine) {
     const result = await refresh().catch((err) => { liveState.textContent = `refresh failed: ${err.message}`; });
-    if (!alive || result === 'stop') return;
+    if (!alive || result === 'stop' || mine !== chain) return;
     liveState.textContent = liveToggle.checked ? `updated ${new Date().toLocaleTimeString()}` : 'paused';
-    if (liveToggle.checked) timer = setTimeout(loop, REFRESH_MS);
+    if (liveToggle.checked) timer = setTimeout(() => loop(mine), REFRESH_MS);
   }
+  function kick() { chain += 1; clearTimeout(timer); loop(chain); }
 
   logToggle.addEventListener('change', () => { logScale = logToggle.checked; drawCurve(); });
-  liveToggle.addEventListener('change', () => { clearTimeout(timer); if (liveToggle.checked) loop(); else liveState.textContent = 'paused'; });
+  horizonInput.addEventListener('change', () => { state.progressKey = null; kick(); });
+  liveToggle.addEventListener('change', () => {
+    if (liveToggle.checked) kick();
+    else { chain += 1; clearTimeout(timer); liveState.textContent = 'paused'; }
+  });
   const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); };
   window.addEventListener('resize', onResize);
-  loop();
+  kick();
   return () => { alive = false; clearTimeout(timer); window.removeEventListener('resize', onResize); };
 }

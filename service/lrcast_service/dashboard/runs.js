@@ -1,6 +1,6 @@
 // Runs list: GET /v1/runs (paged with `after`), each row completed from GET /v1/runs/{id}.
 import { api, runPath } from './api.js';
-import { allEvents, decisionNew, decisionOld, decisionValue, eventStep, furthestStep, isReduction, lrsUpTo, scheduleType, staleRanks } from './model.js';
+import { furthestStep, lastDecision, lrsUpTo, scheduleType, staleRanks } from './model.js';
 import { fill, fmt, fmtTime, h, hashQuery } from './util.js';
 
 const PAGE = 20;
@@ -68,12 +68,11 @@ export function renderRuns(root) {
     if (run && !run.metric_driven) return h('span', { class: 'muted' }, '—');
     if (decision === undefined) return '…';
     if (!decision) return h('span', { class: 'muted' }, 'none yet');
-    const reduced = isReduction(decision);
     return h('span', {},
-      h('span', { class: `pill ${reduced ? 'reduce' : 'keep'}` }, reduced ? 'reduce' : 'keep'),
-      ` step ${eventStep(decision)}: `,
-      reduced ? `${fmt(decisionOld(decision))} → ${fmt(decisionNew(decision))}` : fmt(decisionNew(decision)),
-      decisionValue(decision) !== null ? h('span', { class: 'muted small' }, ` (metric ${fmt(decisionValue(decision))})`) : null);
+      h('span', { class: `pill ${decision.reduced ? 'reduce' : 'keep'}` }, decision.reduced ? 'reduce' : 'keep'),
+      ` step ${decision.step}`,
+      decision.reduced ? `: ${decision.previous !== null ? `${fmt(decision.previous)} → ` : '→ '}${fmt(decision.lr)}` : '',
+      decision.value !== null ? h('span', { class: 'muted small' }, ` (metric ${fmt(decision.value)})`) : null);
   }
 
   async function complete(row) {
@@ -82,13 +81,12 @@ export function renderRuns(root) {
       if (!alive) return;
       draw();
       const top = furthestStep(row.run) ?? 0;
-      const [lrs, events] = await Promise.all([
+      const [lrs, decision] = await Promise.all([
         lrsUpTo(row.summary.run_id, top, top + 1, 1).catch((err) => ({ error: err })),
-        row.run.metric_driven ? allEvents(row.summary.run_id, 2000).catch(() => []) : Promise.resolve([]),
+        row.run.metric_driven ? lastDecision(row.run).catch(() => null) : Promise.resolve(null),
       ]);
       row.lr = lrs.error ? 'n/a' : (lrs.lr.length ? lrs.lr[0] : (lrs.cut ? `waits for round ${lrs.cut.step}` : 'n/a'));
-      const decisions = events.filter((e) => e.kind === 'decision');
-      row.decision = decisions.length ? decisions[decisions.length - 1] : null;
+      row.decision = decision;
     } catch (err) {
       row.lr = 'n/a';
       row.decision = null;

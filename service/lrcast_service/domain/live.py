@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lrcast.schedules import Timeline
 from starlette.concurrency import run_in_threadpool
+
+from lrcast.schedules import Timeline
 
 from ..errors import ApiError, evaluation_error, run_not_found
 from ..store.base import Store
@@ -106,6 +107,8 @@ class LiveRuns:
         #: rank -> latest step asked or reported, per run (persisted with frontier writes)
         self.progress: dict[str, dict[int, int]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, list[tuple[int, int, float, asyncio.Future[Any]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._changed: dict[str, asyncio.Event] = {}
         #: set on PostgreSQL by `store.notify.attach`: other replicas' writes refresh views,
         #: and views of metric-driven runs are checked current before passing the barrier
@@ -120,10 +123,13 @@ class LiveRuns:
     def install(self, rec: RunRecord) -> RunView:
         """Cache the view of a committed record and wake the run's waiters."""
         view = RunView(rec)
+        old = self.views.get(rec.run_id)
         self.views[rec.run_id] = view
-        event = self._changed.pop(rec.run_id, None)
-        if event is not None:
-            event.set()
+        # waiters only care about the barrier: a report that decides nothing wakes nobody
+        if old is None or old.barrier != view.barrier or old.version != view.version:
+            event = self._changed.pop(rec.run_id, None)
+            if event is not None:
+                event.set()
         return view
 
     def forget(self, run_id: str) -> None:
@@ -141,6 +147,41 @@ class LiveRuns:
             if isinstance(rec, RunRecord):
                 self.install(rec)
             return result
+
+    async def report(self, run_id: str, step: int, rank: int, value: float) -> Any:
+        """One report, committed together with the reports to the same run that arrived
+        while the previous write was running (group commit: one transaction and one fsync
+        for many ranks). Returns (record, outcomes, counted) once committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue = self._queued.setdefault(run_id, [])
+        queue.append((step, rank, value, future))
+        if len(queue) == 1:  # the first in an empty queue commits the batch
+            task = asyncio.ensure_future(self._commit_reports(run_id))
+            self._tasks.add(task)  # a reference, so the task is not collected mid-way
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _commit_reports(self, run_id: str) -> None:
+        async with self._lock(run_id):
+            batch = self._queued.pop(run_id, [])
+            if not batch:
+                return
+            try:
+                rec, results = await run_in_threadpool(
+                    self.store.report_many, run_id, [(s, r, v) for s, r, v, _ in batch])
+            except BaseException as exc:  # the whole batch failed: each waiter gets it
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            self.install(rec)
+        for (*_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result((rec, *result))
 
     async def view(self, run_id: str) -> RunView:
         """The run's view, loaded from the store on a cache miss (404 if no such run)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query
+
 from lrcast.schedules import Schedule
 
 from ..domain import rules

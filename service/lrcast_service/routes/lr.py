@@ -7,6 +7,7 @@ with the same bytes.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -47,6 +48,8 @@ def evaluate_range(timeline: Any, steps: range) -> dict[str, Any]:
         try:
             values = [float(x) for x in timeline.lrs(step)]
             moms = timeline.momentums(step)
+            if not all(math.isfinite(x) for x in values + list(moms or ())):
+                raise ValueError("the schedule gives a non-finite value")
         except Exception as exc:  # the engine's errors: 422, never a 500
             raise evaluation_error(exc, step) from exc
         lrs.append(values)

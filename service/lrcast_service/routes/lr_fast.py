@@ -1,12 +1,12 @@
 """The fast path of ``GET /v1/runs/{run_id}/lr``: the one place that bypasses FastAPI.
 
-A pure ASGI middleware, outermost in the app. It answers only a GET of that exact path
-whose run is cached, whose query is well-formed (``step``, optional ``rank`` and ``wait``),
-whose token is valid, and whose step is below both the persisted served frontier and any
-undecided plateau round: then the answer is the view's pre-encoded body, the same bytes the
-FastAPI route returns (both call `RunView.lr_body`). Everything else — cache misses,
-frontier extensions, the barrier's long-poll, any error — goes on to the FastAPI route. It
-counts its requests in the same metrics, under the same route template.
+The app (`app.LRCastAPI`) hands it every request before FastAPI sees it. It answers only a
+GET of that exact path whose run is cached, whose query is well-formed (``step``, optional
+``rank`` and ``wait``), whose token is valid, and whose step is below both the persisted
+served frontier and any undecided plateau round: then the answer is the view's pre-encoded
+body, the same bytes the FastAPI route returns (both call `RunView.lr_body`). Everything
+else (cache misses, frontier extensions, the barrier's long-poll, any error) goes on to the
+FastAPI route. It counts its requests in the same metrics, under the same route template.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def parse_query(qs: bytes) -> tuple[int, int | None] | None:
 
 
 class FastLR:
-    def __init__(self, app: Any, live: LiveRuns, auth: Auth, metrics: Metrics) -> None:
-        self.app = app
+    """Answers the requests it can (`answer`); the app hands it every request first."""
+
+    def __init__(self, live: LiveRuns, auth: Auth, metrics: Metrics) -> None:
         self.live = live
         self.auth = auth
         self.metrics = metrics
@@ -99,7 +100,8 @@ class FastLR:
             self.live.note_progress(view.run_id, rank, step)
         return body
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def answer(self, scope: dict[str, Any], send: Any) -> bool:
+        """Send the answer and return True if this is a request the fast path serves."""
         if (scope["type"] == "http" and scope["method"] == "GET"
                 and scope["path"].startswith(_PREFIX) and scope["path"].endswith(_SUFFIX)):
             start = time.perf_counter()
@@ -110,5 +112,5 @@ class FastLR:
                                         (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
                 self.metrics.observe("GET", ROUTE, 200, time.perf_counter() - start)
-                return
-        await self.app(scope, receive, send)
+                return True
+        return False

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from lrcast.schedules import PlateauHistory, Timeline
 from starlette.concurrency import run_in_threadpool
+
+from lrcast.schedules import PlateauHistory, Timeline
 
 from ..errors import invalid
 from ..models import LRRange, PreviewIn

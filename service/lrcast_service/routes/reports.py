@@ -22,8 +22,7 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     with no metric-driven part at `step` is 409 not_metric_driven. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await refuse_after_stop(live, run_id, body.step)  # an LR range test ends at divergence
-    rec, outcomes, counted = await live.write(run_id, live.store.report, run_id, body.step,
-                                              body.rank, body.value)
+    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value)
     if counted:
         metrics.reports.inc()
     for out in outcomes:

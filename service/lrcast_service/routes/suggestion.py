@@ -13,17 +13,19 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from lrcast.schedules._range_test import suggest_lr
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+
+from lrcast.schedules import suggest_lr
 
 from ..deps import LiveDep, StoreDep
 from ..domain.live import LiveRuns, RunView
 from ..errors import ApiError
+from ..store import schema as t
 from ..store.base import Store
 from ._common import RunId
-from .rounds import read_rounds
 
 router = APIRouter(prefix="/v1", tags=["range test"])
 
@@ -55,20 +57,17 @@ def is_range_test(view: RunView) -> bool:
 def analyse(store: Store, view: RunView, *, smooth_f: float = 0.05, diverge_th: float = 5,
             skip_start: int = 10, skip_end: int = 5) -> dict[str, Any]:
     """The suggestion for a range-test run from its decided rounds (blocking: one read)."""
-    _, rounds = read_rounds(store, view.run_id, -1, 1_000_000)
     steps, lrs, losses = [], [], []
-    for r in rounds:
-        if not r["decided"] or r["value"] is None:
-            break  # rounds are decided in step order: the curve ends at the first open one
+    for step, value in decided_values(store, view.run_id):
         try:
-            lr = float(view.timeline.lr(r["step"]))
+            lr = float(view.timeline.lr(step))
         except Exception:  # past the sweep (the engine raises there): not part of the test
             break
         if not math.isfinite(lr) or lr <= 0:
             continue
-        steps.append(r["step"])
+        steps.append(step)
         lrs.append(lr)
-        losses.append(float(r["value"]))
+        losses.append(value)
     result = suggest_lr(lrs, losses, smooth_f=smooth_f, diverge_th=diverge_th,
                         skip_start=skip_start, skip_end=skip_end)
     kept = len(result.losses)
@@ -104,13 +103,40 @@ async def suggestion(run_id: RunId, live: LiveDep, store: StoreDep,
                                    skip_end=skip_end)
 
 
+def decided_values(store: Store, run_id: str) -> list[tuple[int, float]]:
+    """(step, aggregated value) of the decided rounds in step order, up to the first open one
+    (rounds are decided in step order, so the loss curve ends there)."""
+    engine = store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.rounds.c.step, t.rounds.c.decided, t.rounds.c.value)
+                            .where(t.rounds.c.run_id == run_id)
+                            .order_by(t.rounds.c.step)).all()
+    out = []
+    for row in rows:
+        if not row.decided or row.value is None:
+            break
+        out.append((int(row.step), float(row.value)))
+    return out
+
+
+#: the default analysis per (store, run, version): a report that decides no round changes no
+#: version, so the ranks of one round share one read
+_STOPS: dict[tuple[int, str, int], dict[str, Any]] = {}
+
+
 async def refuse_after_stop(live: LiveRuns, run_id: str, step: int) -> None:
     """409 range_test_stopped for a report past the step where a range test diverged; a
     no-op (one cached lookup) for every other run."""
     view = await live.view(run_id)
     if not is_range_test(view):
         return
-    result = await run_in_threadpool(analyse, live.store, view)
+    key = (id(live.store), run_id, view.version)
+    result = _STOPS.get(key)
+    if result is None:
+        result = await run_in_threadpool(analyse, live.store, view)
+        if len(_STOPS) > 1024:
+            _STOPS.clear()
+        _STOPS[key] = result
     stopped = result["stopped_at"]
     if stopped is not None and step > stopped:
         raise ApiError(409, "range_test_stopped",

@@ -40,6 +40,12 @@ class Store(ABC):
         Returns the record, the decided rounds' outcomes, and False for a repeated report."""
 
     @abstractmethod
+    def report_many(self, run_id: str, items: list[tuple[int, int, float]]
+                    ) -> tuple[RunRecord, list[Any]]:
+        """Several reports in one transaction; a result per item: (outcomes, counted) or
+        the ApiError that refused that item alone."""
+
+    @abstractmethod
     def amend(self, run_id: str, from_step: int, spec: dict[str, Any] | None,
               scale: float | None) -> RunRecord:
         """A new schedule (or a scale) from `from_step` on."""

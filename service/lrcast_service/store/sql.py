@@ -239,59 +239,87 @@ class SqlStore(Store):
     # reports ------------------------------------------------------------------------------------
     def report(self, run_id: str, step: int, rank: int,
                value: float) -> tuple[RunRecord, list[rules.Outcome], bool]:
+        rec, results = self.report_many(run_id, [(step, rank, value)])
+        if isinstance(results[0], Exception):
+            raise results[0]
+        return rec, *results[0]
+
+    def report_many(self, run_id: str, items: list[tuple[int, int, float]]
+                    ) -> tuple[RunRecord, list[tuple[list[rules.Outcome], bool] | ApiError]]:
+        """Several reports to one run in one transaction (one commit, one fsync): each
+        gets its own result, (outcomes, counted) or the ApiError that refused it alone."""
         with self._write(run_id) as conn:
             rec = self._must_load(conn, run_id)
-            if rank >= rec.world_size:
-                raise ApiError(422, "invalid", f"rank: must be in 0..{rec.world_size - 1}",
-                               field="rank")
-            inst = rules.instance_at(rec, step)
-            # an LR range test takes the loss as reports too (routes/suggestion.py reads them)
-            range_test = inst.spec.get("type") == "LRRangeTest"
-            if not (rules.schedule_of(inst.spec).metric_driven or range_test):
-                raise ApiError(409, "not_metric_driven",
-                               f"the schedule in force at step {step} has no metric-driven "
-                               "part (ReduceLROnPlateau): nothing to report", step=step)
-            rnd = rec.open_rounds.get(step)
-            last = rec.last_decided
-            if rnd is None and last is not None and last.step == step:
-                rnd = last
-            if rnd is None and last is not None and step < last.step:
-                old = conn.execute(sa.select(t.reports.c.value).where(
-                    t.reports.c.run_id == run_id, t.reports.c.step == step,
-                    t.reports.c.rank == rank)).first()
-                if old is not None:  # a retry of a report to an older decided round
-                    rnd = Round(step, True, {rank: old.value})
-            if rnd is not None and rank in rnd.reports:
-                if rnd.reports[rank] != value:
-                    raise ApiError(409, "report_conflict",
-                                   f"rank {rank} already reported {rnd.reports[rank]!r} for "
-                                   f"step {step}", step=step, rank=rank,
-                                   value=rnd.reports[rank])
-                return rec, [], False  # the same report again: nothing counted twice
-            if rnd is None and last is not None and step < last.step:
-                raise ApiError(409, "round_closed",
-                               f"step {step} is before the latest decided round (step "
-                               f"{last.step}); rounds are applied in step order", step=step,
-                               last_decided_step=last.step)
-            if rnd is None:
-                conn.execute(sa.insert(t.rounds).values(run_id=run_id, step=step,
-                                                        decided=False))
-                rnd = rec.open_rounds[step] = Round(step, False)
-                rec.last_round_step = max(rec.last_round_step or step, step)
-            conn.execute(sa.insert(t.reports).values(run_id=run_id, step=step, rank=rank,
-                                                     value=value))
-            rnd.reports[rank] = value
             progress = dict(rec.progress)
-            progress[rank] = max(progress.get(rank, -1), step)
-            outcomes = self._decide_ready(conn, rec)
+            version = rec.version
+            results: list[tuple[list[rules.Outcome], bool] | ApiError] = []
+            for step, rank, value in items:
+                try:
+                    results.append(self._report_one(conn, rec, step, rank, value))
+                except ApiError as exc:  # raised before this report wrote anything
+                    results.append(exc)
+                    continue
+                progress[rank] = max(progress.get(rank, -1), step)
             values: dict[str, Any] = {"progress": _dumps({str(k): v for k, v in
                                                           progress.items()})}
-            if rec.last_rewind is not None and rec.last_rewind.get("resume_id") is None:
+            counted = any(not isinstance(r, Exception) and r[1] for r in results)
+            if counted and rec.last_rewind is not None and rec.last_rewind.get(
+                    "resume_id") is None:
                 values["last_rewind"] = None  # a repeat of that rewind is a real one again
-            if outcomes:
-                values["version"] = rec.version + 1
+            if any(not isinstance(r, Exception) and r[0] for r in results):
+                values["version"] = version + 1
             conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values))
-            return self._must_load(conn, run_id), outcomes, True
+            # the record was kept in step with every write above: no second read
+            rec.version = values.get("version", version)
+            rec.progress = progress
+            if "last_rewind" in values:
+                rec.last_rewind = None
+            return rec, results
+
+    def _report_one(self, conn: Connection, rec: RunRecord, step: int, rank: int,
+                    value: float) -> tuple[list[rules.Outcome], bool]:
+        run_id = rec.run_id
+        if rank >= rec.world_size:
+            raise ApiError(422, "invalid", f"rank: must be in 0..{rec.world_size - 1}",
+                           field="rank")
+        inst = rules.instance_at(rec, step)
+        # an LR range test takes the loss as reports too (routes/suggestion.py reads them)
+        range_test = inst.spec.get("type") == "LRRangeTest"
+        if not (rules.schedule_of(inst.spec).metric_driven or range_test):
+            raise ApiError(409, "not_metric_driven",
+                           f"the schedule in force at step {step} has no metric-driven "
+                           "part (ReduceLROnPlateau): nothing to report", step=step)
+        rnd = rec.open_rounds.get(step)
+        last = rec.last_decided
+        if rnd is None and last is not None and last.step == step:
+            rnd = last
+        if rnd is None and last is not None and step < last.step:
+            old = conn.execute(sa.select(t.reports.c.value).where(
+                t.reports.c.run_id == run_id, t.reports.c.step == step,
+                t.reports.c.rank == rank)).first()
+            if old is not None:  # a retry of a report to an older decided round
+                rnd = Round(step, True, {rank: old.value})
+        if rnd is not None and rank in rnd.reports:
+            if rnd.reports[rank] != value:
+                raise ApiError(409, "report_conflict",
+                               f"rank {rank} already reported {rnd.reports[rank]!r} for "
+                               f"step {step}", step=step, rank=rank,
+                               value=rnd.reports[rank])
+            return [], False  # the same report again: nothing counted twice
+        if rnd is None and last is not None and step < last.step:
+            raise ApiError(409, "round_closed",
+                           f"step {step} is before the latest decided round (step "
+                           f"{last.step}); rounds are applied in step order", step=step,
+                           last_decided_step=last.step)
+        if rnd is None:
+            conn.execute(sa.insert(t.rounds).values(run_id=run_id, step=step,
+                                                    decided=False))
+            rnd = rec.open_rounds[step] = Round(step, False)
+            rec.last_round_step = max(rec.last_round_step or step, step)
+        conn.execute(sa.insert(t.reports).values(run_id=run_id, step=step, rank=rank,
+                                                 value=value))
+        rnd.reports[rank] = value
+        return self._decide_ready(conn, rec), True
 
     def _decide_ready(self, conn: Connection, rec: RunRecord) -> list[rules.Outcome]:
         """Decide complete rounds in step order, stopping at the first incomplete one."""

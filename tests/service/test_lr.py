@@ -1,0 +1,127 @@
+"""LR queries (the fast path and the FastAPI route), ranges, the timeline and leases."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import torch
+
+from lrcast.schedules import Timeline
+
+from ._specs import PLATEAU, run_body
+
+
+def torch_step_lrs(n: int) -> list[float]:
+    """PyTorch's own StepLR(step_size=10, gamma=0.5) on lr=0.1: the LR of steps 0..n-1."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_lr_equals_pytorch(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    expected = torch_step_lrs(35)
+    for step in (0, 9, 10, 19, 20, 34):
+        body = client.get(f"/v1/runs/{run_id}/lr", params={"step": step}).json()
+        assert body == {"run_id": run_id, "step": step, "lr": expected[step],
+                        "lrs": [expected[step]], "momentum": None, "momentums": None,
+                        "version": 1}
+
+
+def test_fast_path_and_route_give_identical_bytes(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    first = client.get(f"/v1/runs/{run_id}/lr?step=12")  # route: extends the frontier
+    fast = client.get(f"/v1/runs/{run_id}/lr?step=12&rank=0")  # cached: the fast path
+    # an unknown parameter is ignored by the route but makes the fast path hand over
+    route = client.get(f"/v1/runs/{run_id}/lr?step=12&rank=0&other=1")
+    assert first.status_code == fast.status_code == route.status_code == 200
+    assert first.content == fast.content == route.content
+    assert fast.headers["content-type"] == route.headers["content-type"] == "application/json"
+
+
+def test_lr_per_group_and_momentum(client: httpx.Client, run_id: str) -> None:
+    spec = {"type": "OneCycleLR", "max_lr": [0.1, 0.2], "total_steps": 100}
+    client.put(f"/v1/runs/{run_id}", json=run_body(spec))
+    body = client.get(f"/v1/runs/{run_id}/lr", params={"step": 10}).json()
+    assert len(body["lrs"]) == 2 and body["lr"] == body["lrs"][0]
+    assert body["momentum"] is not None and len(body["momentums"]) == 2
+
+
+@pytest.mark.parametrize("query,field", [
+    ("", "step"), ("step=-1", "step"), ("step=abc", "step"), (f"step={2**53}", "step"),
+    ("step=1&rank=-1", "rank"), ("step=1&rank=4", "rank"), ("step=1&wait=-2", "wait"),
+    ("step=1&wait=nan", "wait"), ("step=1.5", "step")])
+def test_lr_invalid_query_is_422(client: httpx.Client, run_id: str, query: str,
+                                 field: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body(world_size=4))
+    client.get(f"/v1/runs/{run_id}/lr?step=1")  # cached, so the fast path sees these too
+    r = client.get(f"/v1/runs/{run_id}/lr?{query}")
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(field)
+
+
+def test_step_out_of_range_is_422(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body(
+        {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 10}))
+    r = client.get(f"/v1/runs/{run_id}/lr", params={"step": 50})
+    assert r.status_code == 422 and r.json()["code"] == "step_out_of_range"
+    r = client.get(f"/v1/runs/{run_id}/lrs", params={"start": 0, "stop": 50})
+    assert r.status_code == 422 and r.json()["code"] == "step_out_of_range"
+
+
+def test_lrs_range(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    expected = torch_step_lrs(40)
+    body = client.get(f"/v1/runs/{run_id}/lrs", params={"start": 5, "stop": 40,
+                                                        "stride": 7}).json()
+    assert body["steps"] == list(range(5, 40, 7))
+    assert body["lr"] == [expected[s] for s in body["steps"]]
+    assert body["lrs"] == [[x] for x in body["lr"]] and body["momentum"] is None
+    for params in ({"start": 0, "stop": 100_001}, {"start": 5, "stop": 5}):
+        r = client.get(f"/v1/runs/{run_id}/lrs", params=params)
+        assert r.status_code == 422 and r.json()["detail"].startswith("stop")
+    big = client.get(f"/v1/runs/{run_id}/lrs", params={"start": 0, "stop": 100_000})
+    assert len(big.json()["steps"]) == 100_000
+
+
+def test_timeline_is_what_the_client_evaluates(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    client.post(f"/v1/runs/{run_id}/amendments", json={"from_step": 30, "scale": 0.5})
+    body = client.get(f"/v1/runs/{run_id}/timeline").json()
+    timeline = Timeline.from_json(body["timeline"])
+    for step in (0, 10, 29, 30, 45):
+        assert timeline.lr(step) == client.get(f"/v1/runs/{run_id}/lr",
+                                               params={"step": step}).json()["lr"]
+    assert body["version"] == 2 and body["metric_driven"] is False
+
+
+def test_lease_reserves_its_horizon(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body(world_size=2))
+    lease = client.post(f"/v1/runs/{run_id}/leases", json={"rank": 1, "step": 100,
+                                                           "steps": 5000}).json()
+    assert lease["start"] == 100 and lease["horizon"] == 5100 and lease["world_size"] == 2
+    timeline = Timeline.from_json(lease["timeline"])
+    assert timeline.lr(4000) == client.get(f"/v1/runs/{run_id}/lr?step=4000").json()["lr"]
+    r = client.post(f"/v1/runs/{run_id}/amendments", json={"from_step": 5099, "scale": 0.5})
+    assert r.status_code == 409 and r.json()["min_step"] >= 5100
+    default = client.post(f"/v1/runs/{run_id}/leases", json={"step": 0}).json()
+    assert default["horizon"] == 1000
+    for body in ({"step": 0, "steps": 100_001}, {"step": 0, "steps": 0},
+                 {"step": 0, "rank": 2}, {"step": -1}):
+        r = client.post(f"/v1/runs/{run_id}/leases", json=body)
+        assert r.status_code == 422, body
+
+
+def test_lease_stops_at_a_pending_round(client: httpx.Client, run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body(PLATEAU, world_size=2))
+    client.post(f"/v1/runs/{run_id}/reports", json={"step": 50, "value": 1.0, "rank": 0})
+    lease = client.post(f"/v1/runs/{run_id}/leases", json={"step": 10}).json()
+    assert lease["horizon"] == 50 and lease["metric_driven"]
+    r = client.post(f"/v1/runs/{run_id}/leases", json={"step": 50})
+    assert r.status_code == 409 and r.json()["code"] == "round_pending"
+    assert r.json()["missing_ranks"] == [1]
