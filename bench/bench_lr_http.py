@@ -2,7 +2,8 @@
 
 Both servers run under the same uvicorn settings (1 worker, uvloop, httptools, no access
 log), each in its own process, one after the other; `wrk` drives each with 64 connections
-for 10 s (``--latency``). Prints requests/s, p50 and p99 side by side, and the ratio.
+for 10 s (``--latency``), alternating the two servers for `--rounds` rounds. Prints the
+median requests/s, p50 and p99 side by side, and the ratio.
 
     .venv/bin/python bench/bench_lr_http.py [--duration 10] [--connections 64]
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (2 cores here)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -85,27 +88,34 @@ def main() -> int:
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk not found (apt-get install wrk)")
 
-    results = {}
     port = free_port()
     bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
+    runs: dict[str, list[dict[str, float]]] = {"bare ASGI": [], "lrcast /lr": []}
     try:
-        wait_up(f"http://127.0.0.1:{port}/")
-        results["bare ASGI"] = run_wrk(f"http://127.0.0.1:{port}/", args.duration,
-                                       args.connections, args.threads)
+        with tempfile.TemporaryDirectory() as tmp, \
+                LRCastServer(Path(tmp) / "bench.db") as server:
+            wait_up(f"http://127.0.0.1:{port}/")
+            with server.client() as client:
+                client.put("/v1/runs/bench", json={"schedule": {
+                    "type": "StepLR", "lr": 0.1, "step_size": 1000, "gamma": 0.5}})
+                path = "/v1/runs/bench/lr?step=100&rank=0"
+                client.get(path).raise_for_status()  # reserves the step: answers are cached
+            # alternate the two servers, so that drifting load on a shared machine hits both
+            for _ in range(args.rounds):
+                runs["bare ASGI"].append(run_wrk(f"http://127.0.0.1:{port}/", args.duration,
+                                                 args.connections, args.threads))
+                runs["lrcast /lr"].append(run_wrk(server.url + path, args.duration,
+                                                  args.connections, args.threads))
     finally:
         bare.kill()
         bare.wait()
+    results = {name: {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+               for name, rounds in runs.items()}
 
-    with tempfile.TemporaryDirectory() as tmp, LRCastServer(Path(tmp) / "bench.db") as server:
-        with server.client() as client:
-            client.put("/v1/runs/bench", json={"schedule": {
-                "type": "StepLR", "lr": 0.1, "step_size": 1000, "gamma": 0.5}})
-            url = "/v1/runs/bench/lr?step=100&rank=0"
-            client.get(url).raise_for_status()  # reserves the step: later answers are cached
-        results["lrcast /lr"] = run_wrk(server.url + url, args.duration, args.connections,
-                                        args.threads)
-
-    print(f"GET .../lr, {args.connections} connections, {args.duration} s, wrk -t{args.threads}")
+    print(f"GET .../lr, {args.connections} connections, {args.duration} s x {args.rounds} "
+          f"alternating rounds (medians), wrk -t{args.threads}")
+    for name, rounds in runs.items():
+        print(f"  {name} req/s per round: " + ", ".join(f"{r['rps']:.0f}" for r in rounds))
     print(f"{'server':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
         print(f"{name:<12} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "

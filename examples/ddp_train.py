@@ -99,6 +99,7 @@ def main() -> None:
     log_requests = {"rank": rank, "requests": client.requests_sent, "world": world}
     (args.out / f"requests{rank}.json").write_text(json.dumps(log_requests))
     client.close()
+    dist.barrier()  # every rank done with collectives before any tears gloo down
     dist.destroy_process_group()
 
 

@@ -10,7 +10,10 @@ whose first answer was lost changes nothing.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,6 +48,8 @@ class BaseClient:
         #: HTTP requests sent so far (every attempt counts), for benchmarks and tests
         self.requests_sent = 0
         self._preferred = 0
+        #: lease renewals in flight on their own threads (see `_run._Renewal`)
+        self._renewals: set[threading.Thread] = set()
 
     # building ----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -110,6 +115,7 @@ class Client(BaseClient):
                  transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(urls, token=token, timeouts=timeouts, retries=retries, lease=lease)
         self._http = httpx.Client(headers=self._headers(), transport=transport)
+        _OPEN_CLIENTS.add(self)
 
     def send(self, request: Request, *, attempts: int | None = None) -> Any:
         """Send `request` with failover and retries (`attempts` passes over the URLs, default
@@ -149,7 +155,16 @@ class Client(BaseClient):
         return Run(self, run_id, rank=rank, info=info or {})
 
     def close(self) -> None:
+        """Close the connections; lease renewals in flight end with them."""
         self._http.close()
+        self._join_renewals()
+
+    def _join_renewals(self, timeout: float = 2.0) -> None:
+        # no renewal thread may outlive the client: a thread still in a request when the
+        # interpreter exits can abort a process that also runs torch.distributed
+        deadline = time.monotonic() + timeout
+        for thread in list(self._renewals):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> Client:
         return self
@@ -211,3 +226,13 @@ class AsyncClient(BaseClient):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+_OPEN_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+@atexit.register
+def _join_renewals_at_exit() -> None:
+    """Let renewals in flight finish (briefly) for clients never closed."""
+    for client in list(_OPEN_CLIENTS):
+        client._join_renewals(timeout=1.0)

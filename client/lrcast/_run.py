@@ -173,8 +173,10 @@ class _Renewal:
         self.done = threading.Event()
         request = run._lease_request(step, 0.0)
         client = run._base
-        threading.Thread(target=self._renew, args=(client, request), daemon=True,
-                         name=f"lrcast-renew-{run.run_id}").start()
+        thread = threading.Thread(target=self._renew, args=(client, request), daemon=True,
+                                  name=f"lrcast-renew-{run.run_id}")
+        client._renewals.add(thread)
+        thread.start()
 
     def _renew(self, client: Client, request: Request) -> None:
         try:
@@ -183,6 +185,7 @@ class _Renewal:
             self.data = None
         finally:
             self.done.set()
+            client._renewals.discard(threading.current_thread())
 
     @property
     def finished(self) -> bool:

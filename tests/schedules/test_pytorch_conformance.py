@@ -23,7 +23,7 @@ from ._oracle import run_torch  # noqa: E402
 
 REL = 1e-9
 #: examples per property; set LRCAST_CONFORMANCE_EXAMPLES for a longer, randomized soak
-EXAMPLES = int(os.environ.get("LRCAST_CONFORMANCE_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("LRCAST_CONFORMANCE_EXAMPLES", "60"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     derandomize="LRCAST_CONFORMANCE_EXAMPLES" not in os.environ,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -288,7 +288,8 @@ def test_chained_scheduler_with_cosine_eta_min_zero(spec: dict[str, Any]) -> Non
 
 
 @SETTINGS
-@given(first=chained(cosine=False, one_group=True), rest=st.lists(member(1, False, 0), min_size=1, max_size=2),
+@given(first=chained(cosine=False, one_group=True),
+       rest=st.lists(member(1, False, 0), min_size=1, max_size=2),
        milestone=st.integers(1, 400))
 def test_chained_scheduler_first_in_sequential(first: dict[str, Any], rest: list[Any],
                                                milestone: int) -> None:
@@ -299,6 +300,34 @@ def test_chained_scheduler_first_in_sequential(first: dict[str, Any], rest: list
     milestones = [milestone + 100 * i for i in range(len(rest))]
     assert_matches({"type": "SequentialLR", "lr": lr, "milestones": milestones,
                     "schedulers": [first, *rest]}, 1000)
+
+
+@st.composite
+def nested_sequential(draw: st.DrawFn, depth: int) -> dict[str, Any]:
+    """A SequentialLR whose member 0 is a SequentialLR, `depth` levels deep."""
+    count = draw(st.integers(1, 3))
+    kinds = sorted(k for k in LEAVES if k != "CosineAnnealingLR")
+    if depth > 0:
+        first = draw(nested_sequential(depth - 1))
+    else:
+        kind = draw(st.sampled_from(kinds))
+        first = with_type(kind, draw(LEAVES[kind]))
+    rest = []
+    for _ in range(count - 1):
+        # a cosine that runs first in a nested SequentialLR is refused (see the error tests)
+        m = draw(member(1, False, 0).filter(lambda m: m["type"] != "CosineAnnealingLR"))
+        if m["type"] == "CyclicLR":
+            m = {k: v for k, v in m.items() if "momentum" not in k} | {"cycle_momentum": False}
+        rest.append(m)
+    milestones = sorted(draw(st.lists(st.sampled_from([0, 1, 2, 3, 30, 200]),
+                                      min_size=count - 1, max_size=count - 1)))
+    return {"type": "SequentialLR", "milestones": milestones, "schedulers": [first, *rest]}
+
+
+@SETTINGS
+@given(spec=nested_sequential(2), lr=lrs())
+def test_sequential_nested_in_sequential_runs_ahead(spec: dict[str, Any], lr: Any) -> None:
+    assert_matches({**spec, "lr": lr if not isinstance(lr, list) else lr[0]}, 600)
 
 
 def test_nested_chained_schedulers_flatten() -> None:
@@ -326,3 +355,28 @@ def test_epoch_interval_sequential() -> None:
             "milestones": [3], "schedulers": [{"type": "LinearLR", "total_iters": 3},
                                               {"type": "CosineAnnealingLR", "T_max": 20}]}
     assert_matches(spec, 200)
+
+
+
+def test_hugging_face_members_compose_as_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hugging Face type is a LambdaLR: in a composite it resets the LR (absolute)."""
+    transformers = pytest.importorskip("transformers", reason="needs transformers")
+    from . import _oracle
+
+    def hf(opt: Any, kw: dict[str, Any], member: Any) -> Any:
+        return transformers.get_scheduler(kw.pop("name"), opt, **kw)
+
+    monkeypatch.setitem(_oracle.BUILDERS, "hf", hf)
+    cosine = {"num_warmup_steps": 5, "num_training_steps": 100}
+    step = {"type": "StepLR", "step_size": 7, "gamma": 0.5}
+    warmup = {"type": "LinearLR", "total_iters": 10}
+    cases = [
+        lambda m: {"type": "SequentialLR", "lr": [0.1, 0.2], "milestones": [10],
+                   "schedulers": [warmup, m]},
+        lambda m: {"type": "ChainedScheduler", "lr": 0.1, "schedulers": [step, m, step]},
+    ]
+    for case in cases:
+        run = run_torch(case({"type": "hf", "name": "cosine", **cosine}), 120)
+        engine = parse(case({"type": "cosine", **cosine}))
+        for k, expected in enumerate(run.lrs):
+            assert engine.lrs(k) == pytest.approx(expected, rel=REL, abs=1e-15), k

@@ -68,8 +68,10 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
     (seq(PLATEAU, STEP), "schedulers[0]", "only be the last member"),
     (chain(STEP, PLATEAU), "schedulers[1]", "cannot be part of a ChainedScheduler"),
     (seq(STEP, nested(chain(STEP))), "schedulers[1].type", "NotImplementedError"),
-    (seq(STEP, nested(seq(STEP, STEP))), "schedulers[1].type",
-     "SequentialLR inside a SequentialLR"),
+    (seq(STEP, nested(seq(STEP, STEP))), "schedulers[1].type", "NotImplementedError"),
+    (seq(nested(seq(STEP, PLATEAU)), STEP), "schedulers[0]", "outermost"),
+    (seq(nested(seq(STEP, PLATEAU))), "schedulers[0].schedulers[1]", "outermost"),
+    (seq(nested(seq(CYC, STEP)), STEP), "schedulers[0]", "cannot cycle momentum"),
     (chain(STEP, nested(seq(STEP, STEP))), "schedulers[1].type", "SequentialLR inside a Chained"),
     (seq(ONE, STEP, ONE), "schedulers[2]", "follows the OneCycleLR at schedulers[0]"),
     (chain(ONE, CYC), "schedulers[1]", "follows the OneCycleLR"),
@@ -99,6 +101,7 @@ NO_CLOSED_FORM = [
     (chain(COS0, STEP, COS0), "schedulers[2]", "only CosineAnnealingLR"),
     (chain(CYC, COS0), "schedulers[1]", "put it before that scheduler"),
     (seq(nested(chain(STEP, COS0)), STEP), "schedulers[0]", "plain step at epoch 0"),
+    (seq(nested(seq(COS0, STEP)), STEP), "schedulers[0].schedulers[0]", "plain step"),
 ]
 
 

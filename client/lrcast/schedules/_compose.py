@@ -21,6 +21,10 @@ member Schedule falls in one of three kinds:
 
 The optimizer's ``initial_lr`` is set by the first member constructed (``setdefault``) and
 overwritten only by OneCycleLR; members built after the first get it as their ``lr``.
+Composites as members: a nested ChainedScheduler is flattened into its parent; a
+ChainedScheduler or SequentialLR may be member 0 of a SequentialLR (`SequentialLR` says
+what PyTorch then does); PyTorch cannot restart a composite at a milestone, and a
+SequentialLR inside a ChainedScheduler has no closed form here, so those are SpecErrors.
 """
 
 from __future__ import annotations
@@ -216,14 +220,22 @@ class SequentialLR(Schedule):
     value at 0); then plain ``step()``s. With duplicate milestones the members in between
     never run. A ChainedScheduler may be member 0 only (PyTorch raises NotImplementedError
     when a composite is restarted at a milestone); its members then take a plain ``step()``
-    at epoch 0 (not the initial one). Beyond PyTorch, ReduceLROnPlateau may be the last
-    member: from the last milestone on, the LRs are the plateau decisions' (from `history`,
-    in this schedule's step numbers), else the optimizer's initial LRs.
+    at epoch 0 (not the initial one). A SequentialLR may be member 0 as well: the outer
+    constructor's ``_initial_step`` calls the inner ``step()``, so the inner one runs
+    `shift` epochs ahead (one per nesting level) and its first running member takes plain
+    ``step()``s from epoch 0 on the outer ``initial_lr``. Beyond PyTorch, ReduceLROnPlateau
+    may be the last member of the outermost SequentialLR: from the last milestone on, the
+    LRs are the plateau decisions' (from `history`, in this schedule's step numbers), else
+    the optimizer's initial LRs.
     """
 
+    #: epochs the inner clock runs ahead when nested as member 0 (0 at the top level)
+    shift = 0
+
     def __init__(self, spec: dict[str, Any], members: list[Schedule], milestones: list[int],
-                 initial: LRs) -> None:
+                 initial: LRs, paths: list[str]) -> None:
         self.spec, self.members, self.milestones = spec, members, milestones
+        self.paths = paths
         self.num_groups = members[0].num_groups
         self.base_lrs = self.initial_lrs = initial
         self.sets_initial_lr = any(getattr(m, "sets_initial_lr", False) for m in members)
@@ -234,6 +246,31 @@ class SequentialLR(Schedule):
             self.plateau_start = milestones[-1] if milestones else 0
         self.cycles_momentum = any(m.cycles_momentum for m in members)
         self._held = self._held_momentums() if self.cycles_momentum else []
+        if isinstance(members[0], SequentialLR):
+            members[0].set_shift(1)
+
+    def set_shift(self, shift: int) -> None:
+        """Mark this SequentialLR as member 0 of another, `shift` levels deep."""
+        self.shift = shift
+        where = self.paths[0].rpartition(".schedulers[")[0] or "schedulers[0]"
+        if self.plateau is not None:
+            raise SpecError(self.paths[-1], "ReduceLROnPlateau can only be the last member of "
+                                            "the outermost SequentialLR")
+        if self.cycles_momentum:
+            raise SpecError(where, "a nested SequentialLR cannot cycle momentum (set "
+                                   "cycle_momentum=false, or flatten it into the outer one)")
+        j = bisect_right(self.milestones, shift)
+        if isinstance(self.members[j], CosineAnnealingLR) and self._first_run(j):
+            raise SpecError(self.paths[j], "a CosineAnnealingLR that starts a nested "
+                            "SequentialLR takes a plain step at epoch 0, which has no closed "
+                            "form here; flatten the nested SequentialLR into the outer one")
+        if isinstance(self.members[0], SequentialLR):
+            self.members[0].set_shift(shift + 1)
+
+    def _first_run(self, j: int) -> bool:
+        """True if member j runs from the outer construction on rather than a milestone."""
+        start = self.milestones[j - 1] if j else 0
+        return start < self.shift or (self.shift == 0 and j == self.first_index)
 
     def _held_momentums(self) -> list[LRs | None]:
         """Per member: the momentum left in the optimizer while it runs without cycling it.
@@ -263,18 +300,27 @@ class SequentialLR(Schedule):
         return j, (step - self.milestones[j - 1] if j else step)
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
-        j, e = self._where(step)
-        m = self.members[j]
-        if m.plateau is not None:
+        if self.plateau is not None and step >= self.plateau_start:
             return (history or EMPTY_HISTORY).lrs_at(step, self.base_lrs)
-        if j == self.first_index:  # initial step on the optimizer's initial_lr
+        return self.evaluate(step, self.base_lrs)
+
+    def evaluate(self, step: int, incoming: LRs) -> LRs:
+        """The LRs at `step` when the optimizer's LR was reset to `incoming` at construction."""
+        tau = step + self.shift
+        j = bisect_right(self.milestones, tau)
+        m = self.members[j]
+        if self._first_run(j):  # the initial step (top level) or plain steps, on `incoming`
             if isinstance(m, Multiplicative):
-                return _scale(self.base_lrs, m.cum(e))
+                if self.shift == 0:
+                    return _scale(incoming, m.cum(step))
+                return _scale(incoming, m.first("step") * m.span(1, step))
             if isinstance(m, CosineAnnealingLR):
-                return m.from_incoming(self.base_lrs, e)
-            if isinstance(m, ChainedScheduler):
-                return m.evaluate(e, self.base_lrs, "step")
-            return m.lrs(e)
+                return m.from_incoming(incoming, step)
+            if isinstance(m, (ChainedScheduler, SequentialLR)):
+                return (m.evaluate(step, incoming, "step") if isinstance(m, ChainedScheduler)
+                        else m.evaluate(step, incoming))
+            return m.lrs(step)
+        e = tau - self.milestones[j - 1]
         if isinstance(m, Multiplicative):  # restarted by _update_lr(0): closed form at 0
             return _scale(m.base_lrs, m.first("closed") * m.span(1, e))
         return m.lrs(e)
@@ -318,18 +364,15 @@ def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     for i, sub in enumerate(specs):
         path = join_path(base, i)
         kind = sub.get("type") if isinstance(sub, dict) else None
-        if kind == "SequentialLR":
-            raise SpecError(join_path(path, "type"), "a SequentialLR inside a SequentialLR is "
-                            "not supported; list its members and milestones in the outer one")
-        if kind == "ChainedScheduler" and i > 0:
-            raise SpecError(join_path(path, "type"), "a ChainedScheduler can only be the first "
-                            "member of a SequentialLR (PyTorch raises NotImplementedError when "
-                            "it is restarted at a milestone)")
+        if kind in ("ChainedScheduler", "SequentialLR") and i > 0:
+            raise SpecError(join_path(path, "type"), f"a {kind} can only be the first member of "
+                            "a SequentialLR (PyTorch raises NotImplementedError when it is "
+                            "restarted at a milestone)")
         lrs = ctx.lrs if initial is None else initial
         member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
         if member.plateau is not None and i != len(specs) - 1:
-            raise SpecError(path, "ReduceLROnPlateau can only be the last member of a "
-                                  "SequentialLR")
+            raise SpecError(path, "ReduceLROnPlateau can only be the last member of the "
+                                  "outermost SequentialLR")
         if isinstance(member, ChainedScheduler) and member.cosine is not None:
             raise SpecError(path, "a ChainedScheduler with a CosineAnnealingLR cannot be the "
                                   "first member of a SequentialLR (its members take a plain "
@@ -340,7 +383,8 @@ def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
         initial = _initial_after(member, initial)
     _check_one_cycle(leaves)
     assert initial is not None
-    return SequentialLR(spec, members, milestones, initial)
+    return SequentialLR(spec, members, milestones, initial,
+                        [join_path(base, i) for i in range(len(members))])
 
 
 def _flatten(sub: Any, path: str, out: list[tuple[str, Any]]) -> None:
