@@ -73,9 +73,11 @@ class RemoteScheduler(LRScheduler):
         # not cached: Optimizer.load_state_dict (e.g. by accelerate) replaces the groups
         groups = self.optimizer.param_groups
         try:
-            lrs = hot.lrs(step)
             if hot.cycles:
-                hot.set_momentums(groups, hot.momentums(step))
+                lrs, momentums = hot.values(step)
+                hot.set_momentums(groups, momentums)
+            else:
+                lrs = hot.lrs(step)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
         if hot.single:
@@ -115,7 +117,7 @@ class _Hot:
     """What `step()` needs for one lease, worked out once: the schedule to call (the segment
     itself when the timeline has one unscaled segment), how groups map, where momentum goes."""
 
-    __slots__ = ("lease", "start", "broadcast", "single", "cycles", "lrs", "momentums")
+    __slots__ = ("lease", "start", "broadcast", "single", "cycles", "lrs", "values")
 
     def __init__(self, lease: Lease, groups: list[dict[str, Any]], run_id: str) -> None:
         self.lease = lease
@@ -125,10 +127,10 @@ class _Hot:
         if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0:
             schedule, history = segments[0].schedule, segments[0].history
             self.lrs = lambda step: schedule.lrs(step, history)
-            self.momentums = schedule.momentums
+            self.values = lambda step: schedule.values(step, history)
         else:
             self.lrs = timeline.lrs
-            self.momentums = timeline.momentums
+            self.values = timeline.values
         num = timeline.num_groups
         if num != len(groups) and num != 1:
             raise ValueError(f"run {run_id!r} schedules {num} parameter groups; the "

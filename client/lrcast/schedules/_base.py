@@ -52,6 +52,11 @@ class Schedule:
         """Momentum (or ``betas[0]``) per group at `step`, or None if not cycled."""
         return None
 
+    def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
+        """`lrs` and `momentums` of one step together; momentum-cycling schedules override it
+        to locate the step in their cycle once instead of twice."""
+        return self.lrs(step, history), self.momentums(step)
+
     @property
     def metric_driven(self) -> bool:
         return self.plateau is not None

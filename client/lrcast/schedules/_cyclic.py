@@ -68,9 +68,17 @@ class CyclicLR(Schedule):
     def momentums(self, step: int) -> LRs | None:
         if self.momenta is None:
             return None
-        s, scale = self._shape(step)
+        return self._momentums_at(*self._shape(step))
+
+    def _momentums_at(self, s: float, scale: float) -> LRs:
         base, top = self.momenta
         return tuple([hi - (hi - lo) * s * scale for lo, hi in zip(base, top, strict=True)])
+
+    def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
+        s, scale = self._shape(step)
+        pairs = zip(self.base_lrs, self.max_lrs, strict=True)
+        lrs = tuple([b + (m - b) * s * scale for b, m in pairs])
+        return lrs, (None if self.momenta is None else self._momentums_at(s, scale))
 
 class OneCycleLR(Schedule):
     """The 1cycle policy, as ``OneCycleLR.get_lr``: phases ending at
@@ -109,7 +117,26 @@ class OneCycleLR(Schedule):
             self.phases = ((float(pct_start * total_steps) - 1, 0, 1, 0, 1),
                            (total_steps - 1, 1, 2, 1, 0))
 
-    def _phase(self, step: int) -> tuple[float, tuple[float, int, int, int, int]]:
+        # per phase, per group: the anneal's (end, start - end) for cos or (start, end - start)
+        # for linear, computed once; PyTorch computes the same differences every step, so
+        # the values are bit-identical
+        lr_table = (self.base_lrs, self.max_lrs, self.min_lrs)
+        self._lr_coeffs = tuple(self._coeffs(lr_table[p[1]], lr_table[p[2]])
+                                for p in self.phases)
+        self._momentum_coeffs = None
+        if momenta is not None:
+            base, top = momenta
+            m_table = (top, base)
+            self._momentum_coeffs = tuple(self._coeffs(m_table[p[3]], m_table[p[4]])
+                                          for p in self.phases)
+
+    def _coeffs(self, starts: LRs, ends: LRs) -> tuple[tuple[float, float], ...]:
+        if self.cos:
+            return tuple((b, a - b) for a, b in zip(starts, ends, strict=True))
+        return tuple((a, b - a) for a, b in zip(starts, ends, strict=True))
+
+    def _phase(self, step: int) -> tuple[float, int]:
+        """(fraction of the phase done, phase index) at `step`."""
         if step > self.total_steps:
             raise StepOutOfRange(step, f"Tried to step {step} times. The specified number of "
                                        f"total steps is {self.total_steps}")
@@ -122,27 +149,37 @@ class OneCycleLR(Schedule):
                     raise StepOutOfRange(step, "OneCycleLR divides by zero here: a phase of "
                                                "length 0 (pct_start * total_steps is 1 or 0.5 "
                                                "with three_phase, or pct_start is 1)")
-                return (step - start) / (end - start), phase
+                return (step - start) / (end - start), i
             start = end
         raise AssertionError("unreachable")
 
-    def _anneal(self, a: float, b: float, pct: float) -> float:
-        if self.cos:
-            return b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
-        return (b - a) * pct + a
+    def _weight(self, pct: float) -> float:
+        # PyTorch: cos: end + (start - end) / 2.0 * (cos(pi * pct) + 1); halving is exact, so
+        # (start - end) * ((cos + 1) / 2) rounds the same. linear: (end - start) * pct + start
+        return (math.cos(math.pi * pct) + 1) / 2.0 if self.cos else pct
+
+    @staticmethod
+    def _anneal(coeffs: tuple[tuple[float, float], ...], w: float) -> LRs:
+        return tuple([a + d * w for a, d in coeffs])
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
-        pct, (_, s, e, _, _) = self._phase(step)
-        table = (self.base_lrs, self.max_lrs, self.min_lrs)
-        return tuple([self._anneal(a, b, pct) for a, b in zip(table[s], table[e], strict=True)])
+        pct, i = self._phase(step)
+        return self._anneal(self._lr_coeffs[i], self._weight(pct))
 
     def momentums(self, step: int) -> LRs | None:
-        if self.momenta is None:
+        if self._momentum_coeffs is None:
             return None
-        pct, (_, _, _, s, e) = self._phase(step)
-        base, top = self.momenta
-        table = (top, base)
-        return tuple([self._anneal(a, b, pct) for a, b in zip(table[s], table[e], strict=True)])
+        pct, i = self._phase(step)
+        return self._anneal(self._momentum_coeffs[i], self._weight(pct))
+
+    def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
+        pct, i = self._phase(step)
+        w = self._weight(pct)
+        lrs = self._anneal(self._lr_coeffs[i], w)
+        if self._momentum_coeffs is None:
+            return lrs, None
+        return lrs, self._anneal(self._momentum_coeffs[i], w)
+
 
 def _momenta(f: Fields, n: int, base_default: float, max_default: float) -> tuple[LRs, LRs]:
     base = f.number_or_list("base_momentum", n, base_default)

@@ -39,6 +39,12 @@ class Segment:
     def momentums(self, step: int) -> LRs | None:
         return self.schedule.momentums(step - self.origin)
 
+    def values(self, step: int) -> tuple[LRs, LRs | None]:
+        lrs, momentums = self.schedule.values(step - self.origin, self.history)
+        if self.scale != 1.0:
+            lrs = tuple(lr * self.scale for lr in lrs)
+        return lrs, momentums
+
 
 class Timeline:
     """Segments sorted by `from_step`; the first starts at step 0."""
@@ -68,6 +74,10 @@ class Timeline:
 
     def momentums(self, step: int) -> LRs | None:
         return self.segment_at(step).momentums(step)
+
+    def values(self, step: int) -> tuple[LRs, LRs | None]:
+        """LRs and momenta of `step` together (see `Schedule.values`)."""
+        return self.segment_at(step).values(step)
 
     @property
     def num_groups(self) -> int:
