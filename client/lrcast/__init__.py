@@ -19,6 +19,15 @@ from .errors import LRCastError
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """`lrcast.torch` on first use, so `import lrcast` alone never imports torch."""
+    if name == "torch":
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'lrcast' has no attribute {name!r}")
+
 __all__ = [
     "AsyncClient",
     "AsyncRun",

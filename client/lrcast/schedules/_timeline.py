@@ -89,7 +89,7 @@ class Timeline:
             {"from_step": s.from_step, "origin": s.origin, "scale": s.scale,
              "schedule": s.schedule.spec,
              "decisions": [{"step": step + s.origin, "lrs": list(lrs)}
-                           for step, lrs in zip(s.history.steps, s.history.lrs)]}
+                           for step, lrs in zip(s.history.steps, s.history.lrs, strict=True)]}
             for s in self.segments
         ]
 
