@@ -4,7 +4,7 @@ expected LRs come from PyTorch's own `ReduceLROnPlateau` fed the aggregated valu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 import lrcast
@@ -70,4 +70,8 @@ def run_ranks(make_client: Callable[[int], lrcast.Client], run_id: str, world_si
         futures = [pool.submit(rank_job, lambda r=rank: make_client(r), run_id, rank,
                                world_size, rounds, between_rounds)
                    for rank in range(world_size)]
+        # the first rank to fail fails the job now, not when the others time out waiting
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            future.result()
         return [f.result() for f in futures]

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 
 import lrcast
 from tests.deploy.plateau_job import run_ranks, torch_lrs
@@ -120,6 +121,15 @@ def _nginx_conf(ports: dict[str, int]) -> str:
     return text.replace("listen 80;", f"listen 127.0.0.1:{ports['lb']};")
 
 
+def _without_published_ports(path: Path) -> str:
+    """The shipped compose file minus the load balancer's published port: Docker refuses
+    port bindings with host networking, and an override file can add to `ports` but not
+    remove from it. Everything else is the shipped file as it is."""
+    config = yaml.safe_load(path.read_text())
+    assert config["services"]["lb"].pop("ports") == ["127.0.0.1:8000:80"]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 @pytest.fixture(scope="module")
 def stack(images: None, postgres_database: str, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[Stack]:
@@ -127,14 +137,18 @@ def stack(images: None, postgres_database: str, tmp_path_factory: pytest.TempPat
     if compose is None:
         pytest.skip("neither docker-compose nor the `docker compose` plugin is installed")
     ports = {"lrcast-1": free_port(), "lrcast-2": free_port(), "lb": free_port()}
-    conf = tmp_path_factory.mktemp("nginx") / "default.conf"
+    workdir = tmp_path_factory.mktemp("compose")
+    workdir.chmod(0o755)
+    conf = workdir / "default.conf"
     conf.write_text(_nginx_conf(ports))
     conf.chmod(0o644)
-    conf.parent.chmod(0o755)
+    shipped = workdir / "docker-compose.yml"
+    shipped.write_text(_without_published_ports(REPO / "docker-compose.yml"))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "COMPOSE_PROJECT_NAME": f"lrcast-test-{uuid.uuid4().hex[:8]}",
-        "COMPOSE_FILE": os.pathsep.join(["docker-compose.yml", "deploy/compose.test.yml"]),
+        "COMPOSE_FILE": os.pathsep.join([str(shipped),
+                                         str(REPO / "deploy" / "compose.test.yml")]),
         "LRCAST_IMAGE": IMAGE,
         "LRCAST_TEST_LB_IMAGE": LB_IMAGE,
         "LRCAST_TEST_BASE_IMAGE": BASE_IMAGE,
@@ -147,7 +161,7 @@ def stack(images: None, postgres_database: str, tmp_path_factory: pytest.TempPat
         "LRCAST_TOKENS": TOKEN,
         "POSTGRES_PASSWORD": "unused-in-tests",
     }
-    s = Stack(compose, env, ports)
+    s = Stack([*compose, "--project-directory", str(REPO)], env, ports)
     try:
         s("up", "-d", "--no-build")
         _wait_healthy(s.lb_url + "/healthz", timeout=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -101,6 +102,10 @@ def parse(spec: Any) -> Schedule:
 
 
 _loaded = False
+# Ranks parse specs from several threads at once: a thread must not see `_loaded` before the
+# catalog is imported, or it finds a partial registry ("unknown schedule type"). Reentrant,
+# since importing the catalog may build schedules in the same thread.
+_load_lock = threading.RLock()
 
 
 def _load_builtin_types() -> None:
@@ -108,5 +113,9 @@ def _load_builtin_types() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    from . import _catalog  # noqa: F401
+    with _load_lock:
+        if _loaded:
+            return
+        from . import _catalog  # noqa: F401
+
+        _loaded = True

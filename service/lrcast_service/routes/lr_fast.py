@@ -83,8 +83,6 @@ class FastLR:
         step, rank = query
         if step >= view.frontier or (view.barrier is not None and step >= view.barrier):
             return None
-        if view.metric_driven and self.live.replication is not None:
-            return None  # replicas: the route checks the view is current (store/notify.py)
         if rank is not None and rank >= view.world_size:
             return None
         if self.auth.enabled:
@@ -108,6 +106,10 @@ class FastLR:
                 and scope["path"].startswith(_PREFIX) and scope["path"].endswith(_SUFFIX)):
             start = time.perf_counter()
             body = self._body(scope)
+            if body is not None and self.live.replication is not None:
+                # replicas: a plateau run's view is checked current first (store/notify.py)
+                body = await self.live.replication.checked(
+                    scope["path"][len(_PREFIX):-len(_SUFFIX)], body)
             if body is not None:
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [*_HEADERS,

@@ -65,13 +65,6 @@ def publish(conn: Connection, run_id: str, origin: str) -> None:
                  {"channel": CHANNEL, "payload": payload})
 
 
-def current_seq(engine: Engine, run_id: str) -> int | None:
-    """The run's change counter as committed now (None: no such run)."""
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT seq FROM runs WHERE id = :id"),
-                            {"id": run_id}).scalar()
-
-
 def libpq_url(url: str) -> str:
     """A SQLAlchemy URL (``postgresql+psycopg://``) as psycopg's own ``postgresql://``."""
     scheme, sep, rest = url.partition("://")
@@ -99,7 +92,8 @@ class Listener:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to end; it notices within a second (its ``notifies`` timeout)."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         import psycopg
@@ -136,14 +130,18 @@ class Replication:
 
     poll_interval = POLL_INTERVAL
 
-    def __init__(self, live: LiveRuns, engine: Engine, url: str, origin: str) -> None:
+    def __init__(self, live: LiveRuns, url: str, origin: str) -> None:
         self.live = live
-        self.engine = engine
         self.listener = Listener(url, origin, self._on_change)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty: set[str] = set()
         self._everything = False
         self._task: asyncio.Task[None] | None = None
+        self._next_read: dict[str, asyncio.Future[int | None]] = {}
+        self._reading: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seq_conn: Any = None  # psycopg.AsyncConnection, opened on first use
+        self._seq_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Start listening (call from the app's lifespan, on the serving event loop)."""
@@ -155,6 +153,8 @@ class Replication:
         await run_in_threadpool(self.listener.stop)
         if self._task is not None:
             self._task.cancel()
+        if self._seq_conn is not None:
+            await self._seq_conn.close()
 
     # from the listener thread -------------------------------------------------------------
     def _on_change(self, run_id: str | None) -> None:
@@ -176,6 +176,8 @@ class Replication:
             if self._everything:
                 self._everything = False
                 self._dirty.update(self.live.views)
+                if not self._dirty:
+                    break
             run_id = self._dirty.pop()
             try:
                 await self.live.refresh(run_id)
@@ -185,11 +187,66 @@ class Replication:
     async def current(self, view: RunView) -> bool:
         """True if `view` is the run as committed now; otherwise reload it and return False
         (the caller takes the fresh view and checks again)."""
-        seq = await run_in_threadpool(current_seq, self.engine, view.run_id)
+        seq = await self._seq_read_after_now(view.run_id)
         if seq is not None and seq == view.record.seq:
             return True
-        await self.live.refresh(view.run_id)
+        cached = self.live.views.get(view.run_id)
+        if cached is None or cached.record.seq != seq:  # not already reloaded by another
+            await self.live.refresh(view.run_id)
         return False
+
+    async def checked(self, run_id: str, body: bytes) -> bytes | None:
+        """`body`, answered by the fast LR path from the run's cached view, if that view may
+        answer: always for a closed-form run, after `current` for a metric-driven one; None
+        sends the request on to the route (which reloads and waits at the barrier)."""
+        view = self.live.views.get(run_id)
+        if view is None or not view.metric_driven:
+            return body
+        return body if await self.current(view) else None
+
+    async def _seq_read_after_now(self, run_id: str) -> int | None:
+        """The run's seq from a read that starts after this call, so it reflects every commit
+        acknowledged before it. Concurrent callers share reads (one in flight per run, the
+        next gathering everyone who arrives meanwhile): under load the check costs one
+        primary-key read per batch of queries, not per query."""
+        pending = self._next_read.get(run_id)
+        if pending is None:
+            pending = self._next_read[run_id] = asyncio.get_running_loop().create_future()
+            if run_id not in self._reading:
+                self._reading.add(run_id)
+                task = asyncio.ensure_future(self._read_seqs(run_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(pending)
+
+    async def _read_seqs(self, run_id: str) -> None:
+        try:
+            while (batch := self._next_read.pop(run_id, None)) is not None:
+                try:
+                    batch.set_result(await self._query_seq(run_id))
+                except Exception as exc:
+                    batch.set_exception(exc)
+        finally:
+            self._reading.discard(run_id)
+
+    async def _query_seq(self, run_id: str) -> int | None:
+        """One primary-key read on this replica's own async connection (autocommit, so each
+        read sees every commit before it): no thread hop, pool checkout or pre-ping."""
+        import psycopg
+
+        async with self._seq_lock:
+            if self._seq_conn is None or self._seq_conn.closed:
+                self._seq_conn = await psycopg.AsyncConnection.connect(
+                    self.listener.url, autocommit=True, connect_timeout=5)
+            try:
+                cur = await self._seq_conn.execute("SELECT seq FROM runs WHERE id = %s",
+                                                   (run_id,))
+                row = await cur.fetchone()
+            except psycopg.Error:
+                await self._seq_conn.close()
+                self._seq_conn = None
+                raise
+        return None if row is None else int(row[0])
 
 
 def attach(live: LiveRuns, store: Any, url: str) -> Replication | None:
@@ -198,6 +255,6 @@ def attach(live: LiveRuns, store: Any, url: str) -> Replication | None:
     engine: Engine = store.engine
     if engine.dialect.name != "postgresql":
         return None
-    replication = Replication(live, engine, url, store.origin)
+    replication = Replication(live, url, store.origin)
     live.replication = replication
     return replication

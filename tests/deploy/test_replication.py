@@ -1,0 +1,110 @@
+"""The two halves of `lrcast_service.store.notify`, each alone, in process, on real stores
+over one PostgreSQL database (two `SqlStore`s stand for two replicas):
+
+- the freshness check (``runs.seq``) keeps a replica that missed a notification from
+  answering past a round another replica opened, or with decisions another one rewound;
+- the listener refreshes a replica's view, and wakes its long-poll, when another commits.
+
+The HTTP-level behaviour of two real replicas is in test_replicas.py; here each mechanism is
+shown necessary on its own, without racing the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from lrcast_service.domain.live import LiveRuns
+from lrcast_service.errors import ApiError
+from lrcast_service.migrations import upgrade
+from lrcast_service.store import notify
+from lrcast_service.store.sql import SqlStore
+from tests.deploy.plateau_job import PLATEAU_SPEC
+from tests.support.postgres import ENV, fresh_database, postgres_base_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    server = postgres_base_url()
+    if server is None:
+        pytest.skip(f"{ENV} is not set: replication needs PostgreSQL")
+    with fresh_database(server) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def stores(database: str) -> Iterator[tuple[SqlStore, SqlStore]]:
+    a, b = SqlStore(database, pool_size=2), SqlStore(database, pool_size=2)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _run_id() -> str:
+    return f"repl-{uuid.uuid4().hex[:10]}"
+
+
+def test_a_view_that_missed_a_notification_is_checked_before_the_barrier(
+        database: str, stores: tuple[SqlStore, SqlStore]) -> None:
+    """Replica A has no listener at all: only the seq check stands between its cached view
+    and an answer past the round replica B opened (and a rewind B made)."""
+    store_a, store_b = stores
+
+    async def scenario() -> None:
+        live_a = LiveRuns(store_a, reserve_chunk=256, max_wait=5)
+        replication = notify.attach(live_a, store_a, database)  # never started: no listener
+        assert replication is not None
+        run_id = _run_id()
+        store_b.create_run(run_id, PLATEAU_SPEC, 2, "mean", {})
+        assert (await live_a.past_barrier(run_id, 10, 0.0)).barrier is None  # cached by A
+        store_b.report(run_id, 0, 0, 1.0)  # B opens the round at step 0
+        with pytest.raises(ApiError) as pending:
+            await live_a.past_barrier(run_id, 10, 0.0)
+        assert pending.value.code == "round_pending"
+        store_b.report(run_id, 0, 1, 1.0)  # B decides it
+        assert (await live_a.past_barrier(run_id, 10, 0.0)).barrier is None
+
+        for k, value in ((1, 1.0), (2, 1.0)):  # patience 1: halves the LR at step 20
+            for rank in (0, 1):
+                store_b.report(run_id, 10 * k, rank, value)
+        assert (await live_a.past_barrier(run_id, 25, 0.0)).timeline.lrs(25)[0] == 0.05
+        store_b.rewind(run_id, 15, None)  # B drops the round at 20
+        assert (await live_a.past_barrier(run_id, 25, 0.0)).timeline.lrs(25)[0] == 0.1
+        await replication.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_listener_wakes_a_long_poll_when_another_replica_decides(
+        database: str, stores: tuple[SqlStore, SqlStore]) -> None:
+    store_a, store_b = stores
+
+    async def scenario() -> float:
+        live_a = LiveRuns(store_a, reserve_chunk=256, max_wait=30)
+        replication = notify.attach(live_a, store_a, database)
+        assert replication is not None
+        replication.poll_interval = 30.0  # no polling: only the notification can wake it
+        await replication.start()
+        try:
+            run_id = _run_id()
+            store_b.create_run(run_id, PLATEAU_SPEC, 2, "mean", {})
+            store_b.report(run_id, 0, 0, 1.0)
+            poll = asyncio.ensure_future(live_a.past_barrier(run_id, 0, 20.0))
+            await asyncio.sleep(0.3)
+            assert not poll.done()  # waiting at the barrier
+            await asyncio.to_thread(store_b.report, run_id, 0, 1, 1.0)
+            decided = time.monotonic()
+            view = await asyncio.wait_for(poll, 5.0)
+            assert view.barrier is None
+            return time.monotonic() - decided
+        finally:
+            await replication.stop()
+
+    assert asyncio.run(scenario()) < 1.0
