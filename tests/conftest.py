@@ -14,7 +14,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # `tests.support` is imported from the repository root
     sys.path.append(ROOT)
 
-from tests.support import LRCastServer, sqlite_url  # noqa: E402
+from tests.support import TEST_TOKEN, LRCastServer, sqlite_url  # noqa: E402
 from tests.support.postgres import ENV, fresh_database, postgres_base_url  # noqa: E402
 
 
@@ -50,3 +50,20 @@ def client(server: LRCastServer) -> Iterator[httpx.Client]:
 def run_id() -> str:
     """A run id unique to the test."""
     return f"t-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LRCastServer]:
+    """One real ``lrcast serve`` per module on a fresh SQLite file, without authentication."""
+    path = tmp_path_factory.mktemp("service")
+    with LRCastServer(path / "lrcast.db", log_path=path / "server.log") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def auth_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LRCastServer]:
+    """One real ``lrcast serve`` per module that requires the bearer token `TEST_TOKEN`."""
+    path = tmp_path_factory.mktemp("auth-service")
+    with LRCastServer(path / "lrcast.db", tokens=[TEST_TOKEN],
+                      log_path=path / "server.log") as srv:
+        yield srv

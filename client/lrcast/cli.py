@@ -1,4 +1,5 @@
-"""The ``lrcast`` command line: ``lrcast serve``, ``lrcast db upgrade``.
+"""The ``lrcast`` command line: the service (``serve``, ``db upgrade``) and its runs
+(``runs``, ``lr``, ``preview``, ``amend``, ``rewind``, ``events``).
 
 Only the standard library is imported here; the service (``lrcast[service]``) is imported
 by the subcommands that need it. One function per subcommand: add a parser in `_parser`

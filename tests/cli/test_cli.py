@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import TOKEN, run_cli
+from tests.support import TEST_TOKEN as TOKEN
+
+from .conftest import run_cli
 
 STEP = {"type": "StepLR", "lr": 0.1, "step_size": 100, "gamma": 0.5}
 PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 0}

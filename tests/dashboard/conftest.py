@@ -3,7 +3,6 @@ driven by Playwright for Python (never a downloaded browser)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,35 +10,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `tests.support` lives at the repository root
-    sys.path.insert(0, str(ROOT))
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
-TOKEN = "dash-secret-token"
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real `lrcast serve` on a fresh SQLite file, without authentication."""
-    from tests.support import LRCastServer
-
-    path = tmp_path_factory.mktemp("dash")
-    with LRCastServer(path / "lrcast.db", log_path=path / "server.log") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def auth_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real `lrcast serve` that requires the bearer token `TOKEN`."""
-    from tests.support import LRCastServer
-
-    path = tmp_path_factory.mktemp("dash-auth")
-    with LRCastServer(path / "lrcast.db", tokens=[TOKEN], log_path=path / "server.log") as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import TOKEN, screenshot
+from tests.support import TEST_TOKEN as TOKEN
+
+from .conftest import screenshot
 
 pytestmark = pytest.mark.browser
 

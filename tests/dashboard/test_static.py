@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 
 from lrcast_service.routes.dashboard import DASHBOARD_DIR
-
-from .conftest import TOKEN
+from tests.support import TEST_TOKEN as TOKEN
 
 
 def test_root_serves_the_page_without_a_token(auth_service: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lrcast.schedules import SpecError, StepOutOfRange, parse
 
 torch = pytest.importorskip("torch", reason="conformance needs torch")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lrcast.schedules import SpecError, StepOutOfRange, parse
 
 np = pytest.importorskip("numpy", reason="numpy.interp is the oracle")

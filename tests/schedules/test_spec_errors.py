@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 import pytest
+
 from lrcast.schedules import SpecError, parse
 from lrcast.schedules._registry import BuildContext, build
 

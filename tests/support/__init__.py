@@ -2,4 +2,7 @@
 
 from .server import LRCastServer, free_port, sqlite_url
 
-__all__ = ["LRCastServer", "free_port", "sqlite_url"]
+#: the bearer token of the `auth_service` fixture
+TEST_TOKEN = "lrcast-test-token"
+
+__all__ = ["TEST_TOKEN", "LRCastServer", "free_port", "sqlite_url"]
