@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import Any
 
 from ._base import LRs, Schedule
@@ -58,19 +59,22 @@ class CosineAnnealingWarmRestarts(Schedule):
                  eta_min: float) -> None:
         self.spec, self.base_lrs, self.num_groups = spec, base_lrs, len(base_lrs)
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
+        # with T_mult > 1 cycles grow geometrically: fewer than 64 of them start below 2**63,
+        # so their start steps fit in a table searched by bisection
+        self._starts: list[int] = []
+        if T_mult > 1:
+            n = 0
+            while not self._starts or self._starts[-1] < 2**63:
+                self._starts.append(T_0 * (T_mult ** n - 1) // (T_mult - 1))
+                n += 1
 
     def position(self, step: int) -> tuple[int, int]:
-        """``(T_cur, T_i)`` at `step`, O(1)."""
-        t0, m = self.T_0, self.T_mult
-        if m == 1:
+        """``(T_cur, T_i)`` at `step`: O(1) for T_mult == 1, else a bisection of < 64 starts."""
+        t0 = self.T_0
+        if self.T_mult == 1:
             return step % t0, t0
-        n = int(math.log(step * (m - 1) / t0 + 1, m))
-        # the float log may be off by one near a cycle boundary: settle it in integers
-        while n > 0 and t0 * (m ** n - 1) // (m - 1) > step:
-            n -= 1
-        while t0 * (m ** (n + 1) - 1) // (m - 1) <= step:
-            n += 1
-        return step - t0 * (m ** n - 1) // (m - 1), t0 * m ** n
+        n = bisect_right(self._starts, step) - 1
+        return step - self._starts[n], t0 * self.T_mult ** n
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
         t_cur, t_i = self.position(step)

@@ -75,8 +75,6 @@ class FastLR:
         view = self.live.views.get(path[len(_PREFIX):-len(_SUFFIX)])
         if view is None:
             return None
-        if view.metric_driven and self.live.replication is not None:
-            return None  # replicas: the route first checks the view is current (store/notify)
         query = parse_query(scope["query_string"])
         if query is None:
             return None
