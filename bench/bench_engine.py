@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
 from lrcast.schedules import PlateauHistory, SpecError, parse, schedule_types
 
 STEPS = 2000
