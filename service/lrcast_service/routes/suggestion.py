@@ -13,17 +13,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from lrcast.schedules import suggest_lr
+from lrcast.schedules import StepOutOfRange, suggest_lr
 
 from ..deps import LiveDep, StoreDep
 from ..domain.live import LiveRuns, RunView
 from ..errors import ApiError
-from ..store import schema as t
 from ..store.base import Store
 from ._common import RunId
 
@@ -58,10 +56,10 @@ def analyse(store: Store, view: RunView, *, smooth_f: float = 0.05, diverge_th: 
             skip_start: int = 10, skip_end: int = 5) -> dict[str, Any]:
     """The suggestion for a range-test run from its decided rounds (blocking: one read)."""
     steps, lrs, losses = [], [], []
-    for step, value in decided_values(store, view.run_id):
+    for step, value in store.decided_values(view.run_id):
         try:
             lr = float(view.timeline.lr(step))
-        except Exception:  # past the sweep (the engine raises there): not part of the test
+        except StepOutOfRange:  # past the sweep (the engine raises there): not part of the test
             break
         if not math.isfinite(lr) or lr <= 0:
             continue
@@ -101,22 +99,6 @@ async def suggestion(run_id: RunId, live: LiveDep, store: StoreDep,
     return await run_in_threadpool(analyse, store, view, smooth_f=smooth_f,
                                    diverge_th=diverge_th, skip_start=skip_start,
                                    skip_end=skip_end)
-
-
-def decided_values(store: Store, run_id: str) -> list[tuple[int, float]]:
-    """(step, aggregated value) of the decided rounds in step order, up to the first open one
-    (rounds are decided in step order, so the loss curve ends there)."""
-    engine = store.engine  # type: ignore[attr-defined]
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(t.rounds.c.step, t.rounds.c.decided, t.rounds.c.value)
-                            .where(t.rounds.c.run_id == run_id)
-                            .order_by(t.rounds.c.step)).all()
-    out = []
-    for row in rows:
-        if not row.decided or row.value is None:
-            break
-        out.append((int(row.step), float(row.value)))
-    return out
 
 
 #: the default analysis per (store, run, version): a report that decides no round changes no

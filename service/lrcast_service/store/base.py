@@ -59,6 +59,15 @@ class Store(ABC):
         """The run's events with id > after, oldest first."""
 
     @abstractmethod
+    def rounds(self, run_id: str, after: int,
+               limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(run summary, rounds with step > after with their reports, oldest first); 404 if none."""
+
+    @abstractmethod
+    def decided_values(self, run_id: str) -> list[tuple[int, float]]:
+        """(step, aggregated value) of the decided rounds in step order, up to the first open."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise if the database does not answer."""
 

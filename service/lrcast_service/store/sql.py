@@ -412,6 +412,51 @@ class SqlStore(Store):
                        last_rewind=_dumps({"to_step": to_step, "resume_id": resume_id}))
             return self._must_load(conn, run_id), True
 
+    # rounds as reported (routes/rounds.py, routes/suggestion.py) -------------------------------
+    def rounds(self, run_id: str, after: int,
+               limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Each round with every rank's value, the count and the spread; two range scans."""
+        with self._read() as conn:
+            run = conn.execute(sa.select(t.runs.c.id, t.runs.c.world_size, t.runs.c.aggregate)
+                               .where(t.runs.c.id == run_id)).first()
+            if run is None:
+                raise run_not_found(run_id)
+            rows = conn.execute(sa.select(t.rounds.c.step, t.rounds.c.decided, t.rounds.c.value)
+                                .where(t.rounds.c.run_id == run_id, t.rounds.c.step > after)
+                                .order_by(t.rounds.c.step).limit(limit)).all()
+            rounds = [{"step": r.step, "decided": bool(r.decided), "value": r.value,
+                       "reports": {}} for r in rows]
+            if rounds:
+                by_step = {r["step"]: r for r in rounds}
+                for rep in conn.execute(sa.select(t.reports.c.step, t.reports.c.rank,
+                                                  t.reports.c.value)
+                                        .where(t.reports.c.run_id == run_id,
+                                               t.reports.c.step >= rounds[0]["step"],
+                                               t.reports.c.step <= rounds[-1]["step"])):
+                    target = by_step.get(rep.step)
+                    if target is not None:
+                        target["reports"][rep.rank] = rep.value
+        for r in rounds:
+            values = list(r["reports"].values())
+            r.update(received=len(values), expected=run.world_size,
+                     min=min(values) if values else None, max=max(values) if values else None,
+                     reports=dict(sorted(r["reports"].items())))
+        return {"run_id": run.id, "world_size": run.world_size, "aggregate": run.aggregate}, rounds
+
+    def decided_values(self, run_id: str) -> list[tuple[int, float]]:
+        """Empty for an unknown run (rounds are decided in step order: the curve ends at the
+        first open one)."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.rounds.c.step, t.rounds.c.decided, t.rounds.c.value)
+                                .where(t.rounds.c.run_id == run_id)
+                                .order_by(t.rounds.c.step)).all()
+        out = []
+        for row in rows:
+            if not row.decided or row.value is None:
+                break
+            out.append((int(row.step), float(row.value)))
+        return out
+
     # events and health --------------------------------------------------------------------------
     def events(self, run_id: str, after: int, limit: int) -> list[dict[str, Any]]:
         with self._read() as conn:
