@@ -15,7 +15,7 @@ if ROOT not in sys.path:  # `tests.support` is imported from the repository root
     sys.path.append(ROOT)
 
 from tests.support import TEST_TOKEN, LRCastServer, sqlite_url  # noqa: E402
-from tests.support.postgres import ENV, fresh_database, postgres_base_url  # noqa: E402
+from tests.support.postgres import postgres_database  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -26,10 +26,7 @@ def database_url(request: pytest.FixtureRequest,
     if request.param == "sqlite":
         yield sqlite_url(tmp_path_factory.mktemp("db") / "lrcast.db")
         return
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip(f"PostgreSQL tests need {ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    with fresh_database(base) as url:
+    with postgres_database("the PostgreSQL half of this suite") as url:
         yield url
 
 

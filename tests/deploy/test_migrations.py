@@ -24,7 +24,7 @@ from alembic.config import Config
 import lrcast_service.migrations as migrations
 from lrcast_service.store.sql import make_engine
 from tests.support import LRCastServer, sqlite_url
-from tests.support.postgres import ENV, fresh_database, postgres_base_url
+from tests.support.postgres import postgres_database
 
 SPEC = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 0}
 
@@ -34,10 +34,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "old.db")
         return
-    base = postgres_base_url()
-    if base is None:
-        pytest.skip(f"PostgreSQL migration test needs {ENV}")
-    with fresh_database(base) as url:
+    with postgres_database("the PostgreSQL migration test") as url:
         yield url
 
 

@@ -17,7 +17,7 @@ import pytest
 import lrcast
 from tests.deploy.plateau_job import EVERY, PLATEAU_SPEC, run_ranks, torch_lrs
 from tests.support import LRCastServer
-from tests.support.postgres import ENV, fresh_database, postgres_base_url
+from tests.support.postgres import postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -27,10 +27,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    server = postgres_base_url()
-    if server is None:
-        pytest.skip(f"{ENV} is not set: the replica tests need PostgreSQL")
-    with fresh_database(server) as url:
+    with postgres_database("the replica test") as url:
         yield url
 
 

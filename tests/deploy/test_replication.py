@@ -24,17 +24,14 @@ from lrcast_service.migrations import upgrade
 from lrcast_service.store import notify
 from lrcast_service.store.sql import SqlStore
 from tests.deploy.plateau_job import PLATEAU_SPEC
-from tests.support.postgres import ENV, fresh_database, postgres_base_url
+from tests.support.postgres import postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    server = postgres_base_url()
-    if server is None:
-        pytest.skip(f"{ENV} is not set: replication needs PostgreSQL")
-    with fresh_database(server) as url:
+    with postgres_database("replication") as url:
         upgrade(url)
         yield url
 

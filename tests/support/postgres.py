@@ -31,3 +31,17 @@ def fresh_database(base_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_database(needed_by: str) -> Iterator[str]:
+    """A fresh database on the configured server (dropped after); skips the test, saying
+    what `needed_by` it, when ``LRCAST_TEST_POSTGRES_URL`` is not set."""
+    import pytest
+
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(f"{needed_by} needs PostgreSQL: set {ENV} "
+                    "(e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    with fresh_database(base) as url:
+        yield url
