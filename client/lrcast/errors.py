@@ -10,6 +10,7 @@
     └── Conflict                   (409)
         ├── RunConflict, ReportConflict, RoundClosed, NotMetricDriven
         ├── AmendmentTooEarly      (min_step)
+        ├── RangeTestStopped       (an LR range test diverged: stop the sweep)
         └── RoundPending           (step, missing_ranks)
             └── RoundTimeout       (a report's round was not decided in time)
 """
@@ -106,6 +107,10 @@ class RoundTimeout(RoundPending):
     """A report's round was not decided in time: `missing_ranks` never reported."""
 
 
+class RangeTestStopped(Conflict):
+    """An LR range test's loss diverged before this report's step: stop the sweep."""
+
+
 _BY_CODE: dict[str, type[LRCastError]] = {
     "run_not_found": RunNotFound,
     "run_conflict": RunConflict,
@@ -116,6 +121,7 @@ _BY_CODE: dict[str, type[LRCastError]] = {
     "round_pending": RoundPending,
     "invalid": InvalidRequest,
     "step_out_of_range": StepOutOfRange,
+    "range_test_stopped": RangeTestStopped,
 }
 
 

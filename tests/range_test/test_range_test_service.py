@@ -134,7 +134,7 @@ def test_training_loop_with_the_client_library_stops_at_divergence(service: Any)
             lr = run.lr(step)
             try:
                 run.report(step, synthetic_loss(lr))
-            except lrcast.errors.Conflict as exc:
+            except lrcast.errors.RangeTestStopped as exc:
                 assert exc.code == "range_test_stopped"
                 stopped = step
                 break
