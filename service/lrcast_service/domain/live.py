@@ -36,6 +36,20 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
+def evaluate(timeline: Timeline, step: int) -> tuple[list[float], list[float] | None]:
+    """LRs and momenta (None where not cycled) of `step`, as finite floats; the engine's
+    errors, or a non-finite value, become the 422 of `evaluation_error`, never a 500."""
+    try:
+        lrs, moms = timeline.values(step)
+        lrs_out = [float(x) for x in lrs]
+        moms_out = [float(x) for x in moms] if moms is not None else None
+        if not all(math.isfinite(x) for x in lrs_out + (moms_out or [])):
+            raise ValueError("the schedule gives a non-finite value")
+    except Exception as exc:  # the engine's errors, or a bug in a schedule
+        raise evaluation_error(exc, step) from exc
+    return lrs_out, moms_out
+
+
 class RunView:
     """A run as committed, evaluated: what LR queries, leases and the barrier read."""
 
@@ -59,17 +73,7 @@ class RunView:
 
     def lr_payload(self, step: int) -> dict[str, Any]:
         """``GET .../lr`` for `step` (ApiError 422 where the schedule has no LR)."""
-        try:
-            lrs = self.timeline.lrs(step)
-            moms = self.timeline.momentums(step)
-            lrs_out = [float(x) for x in lrs]
-            moms_out = [float(x) for x in moms] if moms is not None else None
-            if not all(math.isfinite(x) for x in lrs_out + (moms_out or [])):
-                raise ValueError("the schedule gives a non-finite value")
-        except ApiError:
-            raise
-        except Exception as exc:  # the engine's errors, or a bug in a schedule: never a 500
-            raise evaluation_error(exc, step) from exc
+        lrs_out, moms_out = evaluate(self.timeline, step)
         return {"run_id": self.run_id, "step": step, "lr": lrs_out[0], "lrs": lrs_out,
                 "momentum": moms_out[0] if moms_out else None, "momentums": moms_out,
                 "version": self.version}

@@ -7,14 +7,13 @@ with the same bytes.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from ..deps import LiveDep
-from ..domain.live import RunView
-from ..errors import evaluation_error, invalid
+from ..domain.live import RunView, evaluate
+from ..errors import invalid
 from ..models import LR, MAX_POINTS, MAX_STEP, LRRange
 from ._common import RankQ, RunId, StepQ, WaitQ
 
@@ -45,17 +44,11 @@ def evaluate_range(timeline: Any, steps: range) -> dict[str, Any]:
     lr, lrs, mom = [], [], []
     cycles = True
     for step in steps:
-        try:
-            values = [float(x) for x in timeline.lrs(step)]
-            moms = timeline.momentums(step)
-            if not all(math.isfinite(x) for x in values + list(moms or ())):
-                raise ValueError("the schedule gives a non-finite value")
-        except Exception as exc:  # the engine's errors: 422, never a 500
-            raise evaluation_error(exc, step) from exc
+        values, moms = evaluate(timeline, step)
         lrs.append(values)
         lr.append(values[0])
         cycles = cycles and moms is not None
-        mom.append(float(moms[0]) if moms is not None else None)
+        mom.append(moms[0] if moms is not None else None)
     return {"steps": list(steps), "lr": lr, "lrs": lrs, "momentum": mom if cycles else None}
 
 
