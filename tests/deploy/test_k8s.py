@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import kubernetes_validate
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from tests.support import LRCastServer, sqlite_url
@@ -197,8 +198,6 @@ def test_migrations_run_before_the_server_starts(pod: dict[str, Any],
     out = subprocess.run([sys.executable, "-m", "lrcast", *migrate["args"]], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    import sqlalchemy as sa
-
     engine = sa.create_engine(database)
     try:
         tables = set(sa.inspect(engine).get_table_names())
