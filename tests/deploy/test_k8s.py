@@ -126,6 +126,7 @@ def test_kustomize_renders_every_object_valid(rendered: list[dict[str, Any]]) ->
     (deployment,) = [obj for obj in rendered if obj["kind"] == "Deployment"]
     images = {c["image"] for c in containers(deployment["spec"]["template"])}
     assert images == {"lrcast:0.1.0"}  # the kustomization's `images:` pins the tag
+    assert "replicas" not in deployment["spec"]  # with the autoscaler, it owns the count
 
 
 def test_replicas_roll_without_losing_capacity(deployment: dict[str, Any]) -> None:
