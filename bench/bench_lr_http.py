@@ -1,11 +1,21 @@
-"""Throughput and latency of ``GET /v1/runs/{id}/lr`` beside a bare ASGI app.
+"""``GET /v1/runs/{id}/lr`` under the loads users make, beside a bare ASGI app.
 
-Both servers run under the same uvicorn settings (1 worker, uvloop, httptools, no access
-log), each in its own process, one after the other; `wrk` drives each with 64 connections
-for 10 s (``--latency``), alternating the two servers for `--rounds` rounds. Prints the
-median requests/s, p50 and p99 side by side, and the ratio.
+Three mixes, each driven by `wrk` with the same Lua script against lrcast and against a bare
+ASGI app (the limit: same uvicorn settings, 1 worker, uvloop, httptools, no access log, a fixed
+JSON body of the same size), alternating the two for `--rounds` rounds:
 
-    .venv/bin/python bench/bench_lr_http.py [--duration 10] [--connections 64]
+- ``walking``: 64 connections (one per wrk thread, one rank each) ask the LR of *successive*
+  steps of a fresh run from step 0 on, as fast as they can: what a REST user querying per step
+  does. The served frontier grows under them.
+- ``random``: random (run, step) over `--runs` runs of mixed types, every step inside the
+  run's served frontier (reserved by one lease per run first).
+- ``repeat``: one step asked again and again (a memoised answer): for reference only.
+
+After the walking mix the bench prints the amendment *reach*: the steps between the furthest
+step served and the first step an amendment may take (`amendment_too_early.min_step`), which
+must stay about 30 s of that job's training or less.
+
+    .venv/bin/python bench/bench_lr_http.py [--duration 10] [--connections 64] [--runs 256]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``).
 """
@@ -13,6 +23,7 @@ Needs ``wrk`` (Debian: ``apt-get install wrk``).
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import statistics
@@ -29,12 +40,65 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import LRCastServer, free_port  # noqa: E402
 
-BODY = (b'{"run_id":"bench","step":100,"lr":0.1,"lrs":[0.1],"momentum":null,'
-        b'"momentums":null,"version":1}')
+BODY = (b'{"run_id":"walk-0000","step":123456,"lr":0.09999999999999999,'
+        b'"lrs":[0.09999999999999999],"momentum":null,"momentums":null,"version":1}')
+
+#: one wrk thread per connection, so each connection has its own step counter and rank
+WALK_LUA = r"""
+local step = 0
+function setup(thread)
+  thread:set("rank", _G.next_rank or 0)
+  _G.next_rank = (_G.next_rank or 0) + 1
+end
+function init(args) run = args[1] end
+function request()
+  local path = "/v1/runs/" .. run .. "/lr?step=" .. step .. "&rank=" .. rank
+  step = step + 1
+  return wrk.format("GET", path)
+end
+"""
+
+RANDOM_LUA = r"""
+function setup(thread)
+  thread:set("seed", _G.next_seed or 1)
+  _G.next_seed = (_G.next_seed or 1) + 1
+end
+function init(args)
+  prefix, runs, steps = args[1], tonumber(args[2]), tonumber(args[3])
+  math.randomseed(seed * 7919)
+end
+function request()
+  local run = string.format("%s-%04d", prefix, math.random(0, runs - 1))
+  return wrk.format("GET", "/v1/runs/" .. run .. "/lr?step=" .. math.random(0, steps - 1))
+end
+"""
+
+REPEAT_LUA = r"""
+function init(args) run = args[1] end
+function request() return wrk.format("GET", "/v1/runs/" .. run .. "/lr?step=100&rank=0") end
+"""
+
+#: the random mix's runs cycle through these types (every step < STEPS is valid for all)
+STEPS = 50_000
+MIXED = [
+    {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": STEPS + 1},
+    {"type": "cosine", "lr": 3e-4, "num_warmup_steps": 1000, "num_training_steps": STEPS},
+    {"type": "StepLR", "lr": 0.1, "step_size": 1000, "gamma": 0.9},
+    {"type": "CosineAnnealingWarmRestarts", "lr": 0.1, "T_0": 500, "T_mult": 2},
+    {"type": "SequentialLR", "lr": 0.1, "milestones": [1000],
+     "schedulers": [{"type": "LinearLR", "start_factor": 0.01, "total_iters": 1000},
+                    {"type": "CosineAnnealingLR", "T_max": STEPS}]},
+    {"type": "warmup_stable_decay", "lr": 1e-3, "num_warmup_steps": 500,
+     "num_decay_steps": 5000, "num_training_steps": STEPS},
+    {"type": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 200},
+    {"type": "PolynomialLR", "lr": 0.1, "total_iters": STEPS, "power": 2.0},
+]
 
 
 async def bare_app(scope: dict, receive: object, send: object) -> None:
-    """The baseline: a raw ASGI app answering a small fixed JSON body."""
+    """The limit: a raw ASGI app answering a fixed JSON body of the same size."""
+    if scope["type"] != "http":
+        return
     await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(BODY)).encode())]})
@@ -59,10 +123,12 @@ def wait_up(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def run_wrk(url: str, duration: int, connections: int, threads: int) -> dict[str, float]:
+def run_wrk(url: str, script: Path, args: list[str], duration: int, connections: int,
+            threads: int) -> dict[str, float]:
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
-                          "--latency", "--timeout", "5s", url], capture_output=True,
-                         text=True, timeout=duration + 30, check=True).stdout
+                          "--latency", "--timeout", "5s", "-s", str(script), url, "--", *args],
+                         capture_output=True, text=True, timeout=duration + 60,
+                         check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {"rps": rps, "p50": _ms(out, "50%"), "p99": _ms(out, "99%"),
@@ -74,11 +140,25 @@ def _ms(out: str, pct: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
+def reach(client: httpx.Client, run_id: str, furthest: int) -> int | None:
+    """Steps between the furthest step served and the first step an amendment may take."""
+    answer = client.post(f"/v1/runs/{run_id}/amendments",
+                         json={"from_step": 0, "scale": 1.0})
+    if answer.status_code == 409 and "min_step" in answer.json():
+        return int(answer.json()["min_step"]) - furthest
+    return None
+
+
+def furthest_step(client: httpx.Client, run_id: str) -> int:
+    progress = client.get(f"/v1/runs/{run_id}").json().get("progress") or []
+    return max((int(p["step"]) for p in progress), default=0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (2 cores here)")
+    parser.add_argument("--runs", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -89,41 +169,80 @@ def main() -> int:
         sys.exit("bench: wrk not found (apt-get install wrk)")
 
     port = free_port()
+    bare_url = f"http://127.0.0.1:{port}/"
     bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
-    runs: dict[str, list[dict[str, float]]] = {"bare ASGI": [], "lrcast /lr": []}
+    mixes = ("walking", "random", "repeat")
+    results: dict[str, dict[str, list[dict[str, float]]]] = {
+        mix: {"bare": [], "lrcast": []} for mix in mixes}
+    reaches: list[tuple[int, int | None, float]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp, \
-                LRCastServer(Path(tmp) / "bench.db") as server:
-            wait_up(f"http://127.0.0.1:{port}/")
-            with server.client() as client:
-                client.put("/v1/runs/bench", json={"schedule": {
-                    "type": "StepLR", "lr": 0.1, "step_size": 1000, "gamma": 0.5}})
-                path = "/v1/runs/bench/lr?step=100&rank=0"
-                client.get(path).raise_for_status()  # reserves the step: answers are cached
-            # alternate the two servers, so that drifting load on a shared machine hits both
-            for _ in range(args.rounds):
-                runs["bare ASGI"].append(run_wrk(f"http://127.0.0.1:{port}/", args.duration,
-                                                 args.connections, args.threads))
-                runs["lrcast /lr"].append(run_wrk(server.url + path, args.duration,
-                                                  args.connections, args.threads))
+                LRCastServer(Path(tmp) / "bench.db") as server, server.client() as client:
+            wait_up(bare_url)
+            scripts = {}
+            for name, lua in (("walking", WALK_LUA), ("random", RANDOM_LUA),
+                              ("repeat", REPEAT_LUA)):
+                scripts[name] = Path(tmp) / f"{name}.lua"
+                scripts[name].write_text(lua)
+            for i in range(args.runs):
+                run_id = f"mix-{i:04d}"
+                client.put(f"/v1/runs/{run_id}", json={
+                    "schedule": MIXED[i % len(MIXED)]}).raise_for_status()
+                client.post(f"/v1/runs/{run_id}/leases", json={
+                    "rank": 0, "step": 0, "steps": STEPS}).raise_for_status()
+            client.put("/v1/runs/repeat", json={"schedule": MIXED[0]}).raise_for_status()
+            client.get("/v1/runs/repeat/lr?step=100&rank=0").raise_for_status()
+            for rnd in range(args.rounds):
+                for mix in mixes:
+                    if mix == "walking":  # a fresh run each time: the frontier starts at 0
+                        run_id = f"walk-{rnd:04d}"
+                        client.put(f"/v1/runs/{run_id}", json={
+                            "schedule": {"type": "CosineAnnealingLR", "lr": 0.1,
+                                         "T_max": 10_000_000},
+                            "world_size": args.connections}).raise_for_status()
+                        extra = [run_id]
+                    elif mix == "random":
+                        extra = ["mix", str(args.runs), str(STEPS)]
+                    else:
+                        extra = ["repeat"]
+                    threads = args.connections if mix == "walking" else 1
+                    results[mix]["bare"].append(run_wrk(
+                        bare_url, scripts[mix], extra, args.duration, args.connections,
+                        threads))
+                    started = time.monotonic()
+                    results[mix]["lrcast"].append(run_wrk(
+                        server.url, scripts[mix], extra, args.duration, args.connections,
+                        threads))
+                    if mix == "walking":
+                        far = furthest_step(client, run_id)
+                        steps_per_s = far / max(time.monotonic() - started, 1e-9)
+                        reaches.append((far, reach(client, run_id, far), steps_per_s))
     finally:
         bare.kill()
         bare.wait()
-    results = {name: {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-               for name, rounds in runs.items()}
 
     print(f"GET .../lr, {args.connections} connections, {args.duration} s x {args.rounds} "
-          f"alternating rounds (medians), wrk -t{args.threads}")
-    for name, rounds in runs.items():
-        print(f"  {name} req/s per round: " + ", ".join(f"{r['rps']:.0f}" for r in rounds))
-    print(f"{'server':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for name, r in results.items():
-        print(f"{name:<12} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-              f"{r['non2xx']:>8.0f}")
-    ratio = results["lrcast /lr"]["rps"] / results["bare ASGI"]["rps"]
-    print(f"ratio lrcast / bare: {ratio:.2f} (goal >= 0.5; p99 goal < 10 ms)")
+          f"alternating rounds (medians); random mix over {args.runs} runs of "
+          f"{len(MIXED)} types")
+    print(f"{'mix':<8} {'server':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+          f" {'ratio':>6}")
+    for mix in mixes:
+        med = {side: {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+               for side, rows in results[mix].items()}
+        ratio = med["lrcast"]["rps"] / med["bare"]["rps"]
+        for side in ("bare", "lrcast"):
+            r = med[side]
+            print(f"{mix:<8} {side:<7} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+                  f"{r['non2xx']:>8.0f} {ratio if side == 'lrcast' else 1.0:>6.2f}")
+    goals = "goals: walking >= 0.5 and p99 < 10 ms, random >= 0.7 (repeat is memoised)"
+    print(goals)
+    for far, gap, rate in reaches:
+        seconds = f"{gap / rate:.1f} s of this job's pace" if gap is not None and rate else "?"
+        print(f"amendment reach after walking to step {far}: {gap} steps ({seconds}; "
+              f"goal: about 30 s of training or less)")
     return 0
 
 
 if __name__ == "__main__":
+    random.seed(0)
     raise SystemExit(main())
