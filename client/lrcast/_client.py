@@ -37,7 +37,9 @@ class BaseClient:
 
     def __init__(self, urls: URLs = None, *, token: str | None = None,
                  timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None) -> None:
+                 lease: LeasePolicy | None = None,
+                 transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None) -> None:
+        """`transport`: an httpx transport to send through (the twin's kind: sync or async)."""
         if urls is None:
             urls = urls_from_env()
         elif isinstance(urls, str):
@@ -50,6 +52,11 @@ class BaseClient:
         self.retries = retries or Retries()
         self.lease_policy = lease or LeasePolicy()
         self._exchange = Exchange(self.urls, self.retries, preferred=0)
+        self._http = self._open(transport)
+
+    def _open(self, transport: Any) -> Any:
+        """The twin's httpx client."""
+        raise NotImplementedError
 
     @property
     def requests_sent(self) -> int:
@@ -94,16 +101,13 @@ class Client(BaseClient):
     (comma-separated for replicas) and `LRCAST_TOKEN`."""
 
     _run_class = Run
+    _http: httpx.Client
 
-    def __init__(self, urls: URLs = None, *, token: str | None = None,
-                 timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(urls, token=token, timeouts=timeouts, retries=retries, lease=lease)
-        self._http = httpx.Client(headers=self._headers(), transport=transport)
+    def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
         #: flows running on their own threads (lease renewals), joined on close
         self._renewals: set[threading.Thread] = set()
         _OPEN_CLIENTS.add(self)
+        return httpx.Client(headers=self._headers(), transport=transport)
 
     def send(self, request: Request, *, attempts: int | None = None) -> Any:
         """Send `request` with failover and retries (`attempts` passes over the URLs, default
@@ -196,13 +200,10 @@ class AsyncClient(BaseClient):
     """The asyncio twin of `Client`: the same arguments, `await`-able methods."""
 
     _run_class = AsyncRun
+    _http: httpx.AsyncClient
 
-    def __init__(self, urls: URLs = None, *, token: str | None = None,
-                 timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(urls, token=token, timeouts=timeouts, retries=retries, lease=lease)
-        self._http = httpx.AsyncClient(headers=self._headers(), transport=transport)
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers=self._headers(), transport=transport)
 
     async def send(self, request: Request, *, attempts: int | None = None) -> Any:
         """As `Client.send`."""
