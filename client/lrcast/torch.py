@@ -86,19 +86,28 @@ class RemoteScheduler(LRScheduler):
             raise TypeError(
                 "RemoteScheduler.step() takes no epoch (PyTorch deprecated the argument): "
                 "every call is one step; to resume at a step, use load_state_dict")
-        self._step_count += 1
-        self.last_epoch += 1
         if metrics is not None:
-            self._report(metrics)
+            self._report(self.last_epoch + 1, metrics)
+        else:
+            self.last_epoch += 1
+        self._step_count += 1
         self._set_lrs(self.last_epoch)
 
-    def _report(self, metrics: SupportsFloat) -> None:
+    def _report(self, step: int, metrics: SupportsFloat) -> None:
+        """Report `metrics` for the round at `step`, the step this call moves to (a failed
+        report moves nothing: the call may be retried)."""
         if not self.run.metric_driven:
             raise TypeError(
                 f"run {self.run_id!r} is not metric-driven: step() takes no metric (got "
                 f"{metrics!r}), and a number passed to it is never taken as an epoch; a "
                 "plateau schedule needs a ReduceLROnPlateau in the run's spec")
-        self.run.report(self.last_epoch, float(metrics))
+        value = float(metrics)
+        self.last_epoch = step  # already, for a decision's re-apply (`on_change`)
+        try:
+            self.run.report(step, value)
+        except BaseException:
+            self.last_epoch = step - 1
+            raise
 
     def _set_lrs(self, step: int) -> None:
         hot = self._hot
