@@ -145,3 +145,53 @@ def test_epoch_argument_on_a_plateau_run_is_an_error(make_client, run_id):
     with pytest.raises(lrcast.errors.InvalidRequest, match="finite"):
         sched.step(float("nan"))  # refused before it is sent: the step is not taken
     assert sched.last_epoch == 1
+
+
+def test_hugging_face_trainer_steps_it_with_the_eval_metric(make_client, run_id, tmp_path):
+    """`Trainer(optimizers=(opt, sched))` steps a `ReduceLROnPlateau` with the eval metric
+    only: the plateau `RemoteScheduler` gets the same calls, and the same LRs."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate")
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = torch.nn.Linear(4, 1)
+
+        def forward(self, x, y):
+            return {"loss": torch.nn.functional.mse_loss(self.linear(x), y)}
+
+    gen = torch.Generator().manual_seed(3)
+    w = torch.tensor([1.0, -2.0, 0.5, 0.0])
+
+    def sample() -> dict:
+        x = torch.randn(4, generator=gen)
+        return {"x": x, "y": (x @ w + 0.5 * torch.randn(1, generator=gen)).reshape(1)}
+
+    train_data, eval_data = [sample() for _ in range(64)], [sample() for _ in range(32)]
+
+    def fit(make_sched) -> list[float]:
+        seen: list[float] = []
+
+        class Record(transformers.TrainerCallback):
+            def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+                seen.append(optimizer.param_groups[0]["lr"])
+
+        model = Tiny()
+        opt = torch.optim.SGD(model.parameters(), lr=0.2)
+        args = transformers.TrainingArguments(
+            output_dir=str(tmp_path), max_steps=60, per_device_train_batch_size=4,
+            eval_strategy="steps", eval_steps=5, metric_for_best_model="loss", label_names=["y"],
+            report_to=[],
+            use_cpu=True, save_strategy="no", disable_tqdm=True, logging_steps=5)
+        transformers.Trainer(model=model, args=args, train_dataset=train_data,
+                             eval_dataset=eval_data, optimizers=(opt, make_sched(opt)),
+                             callbacks=[Record()]).train()
+        return seen
+
+    run = make_client().run(run_id, schedule=PLATEAU, world_size=1)
+    ours = fit(lambda opt: lrcast.torch.RemoteScheduler(opt, run))
+    ref = fit(torch_plateau)
+    assert len(ours) == 60 and ours == ref
+    assert len(set(ref)) >= 3, "the plateau reduced the LR less than twice: a weak test"
