@@ -4,14 +4,13 @@ operations (as I/O-free flows, see `_flow.py`); each twin only performs their I/
 Every request goes to the base URL that answered last; on a connection error or a 5xx the
 client fails over to the next URL, and after a pass over all of them backs off (exponential,
 with jitter) before the next pass. Every write carries an `Idempotency-Key` (the same on each
-retry of it), so a retried write whose first answer was lost changes nothing.
+retry of it), so the service can apply a write whose first answer was lost only once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import os
 import threading
 import time
 import weakref
@@ -82,15 +81,14 @@ class BaseClient:
     def _run_flow(self, run_id: str | None, schedule: Mapping[str, Any] | None,
                   world_size: int | None, aggregate: str,
                   metadata: Mapping[str, Any] | None, rank: int | None) -> Flow[Any]:
-        env = os.environ
-        run_id = run_id_from_env(env) if run_id is None else run_id
-        rank = rank_from_env(env) if rank is None else rank
+        run_id = run_id_from_env() if run_id is None else run_id
+        rank = rank_from_env() if rank is None else rank
         if schedule is None:
             request = Request("GET", f"/v1/runs/{run_id}")
         else:
             request = Request("PUT", f"/v1/runs/{run_id}", json={
                 "schedule": dict(schedule),
-                "world_size": world_size_from_env(env) if world_size is None else world_size,
+                "world_size": world_size_from_env() if world_size is None else world_size,
                 "aggregate": aggregate, "metadata": dict(metadata or {})})
         info = yield from self._send_flow(request)
         return self._run_class(self, run_id, rank=rank, info=info or {})

@@ -91,7 +91,7 @@ class Exchange:
     Each pass tries every base URL once, from the one that answered last; a connection error
     or a 5xx moves on to the next URL, and each pass after the first starts with a backoff
     (`Retries.delay`). A write carries a fresh `Idempotency-Key`, the same on every attempt,
-    so the service applies it once however many of its answers were lost.
+    so a service that honours the key applies it once however many of its answers were lost.
     """
 
     def __init__(self, urls: tuple[str, ...], retries: Retries, preferred: int) -> None:
