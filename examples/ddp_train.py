@@ -1,8 +1,9 @@
 """A small real DDP job (gloo, CPU) whose LR schedule lives in an lrcast service.
 
 Run it with torchrun; every rank asks the same run for its LRs and, for metric-driven
-schedules, reports its rank-local validation loss every `--report-every` steps (the service
-aggregates the ranks' values and decides the plateau round once for all of them):
+schedules, passes its rank-local validation loss to `sched.step(val_loss)` every
+`--report-every` steps (the service aggregates the ranks' values and decides the plateau round
+once for all of them):
 
     LRCAST_URL=http://127.0.0.1:8000 torchrun --nproc_per_node=4 examples/ddp_train.py \
         --run-id demo --out /tmp/demo
@@ -35,7 +36,8 @@ WARMUP_THEN_PLATEAU = {
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run-id", required=True)
+    p.add_argument("--run-id", default=None,
+                   help="the run (default: torchrun's job id, TORCHELASTIC_RUN_ID)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--schedule", type=json.loads, default=WARMUP_THEN_PLATEAU,
                    help="the schedule spec as JSON (default: LinearLR warmup, then plateau)")
@@ -73,7 +75,7 @@ def main() -> None:
     run = client.run(args.run_id, schedule=args.schedule)  # every rank: idempotent
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = lrcast.torch.RemoteScheduler(optimizer, run)
-    metric_driven = lrcast.schedules.parse(args.schedule).metric_driven
+    metric_driven = run.metric_driven
 
     args.out.mkdir(parents=True, exist_ok=True)
     loss_fn = torch.nn.MSELoss()
@@ -85,14 +87,18 @@ def main() -> None:
             optimizer.zero_grad()
             loss_fn(model(x_train[idx]), y_train[idx]).backward()
             optimizer.step()
-            sched.step()
-            nxt = sched.last_epoch  # the step about to be trained: a report applies from it
+            nxt = sched.last_epoch + 1  # the step about to be trained: a report applies from it
             if (metric_driven and nxt >= args.report_from and nxt % args.report_every == 0
                     and nxt < args.steps):
                 with torch.no_grad():
                     val = loss_fn(model(x_val), y_val).item()
-                result = run.report(nxt, val)
-                log.write(json.dumps({"report": nxt, "value": val, "lr": result.lr}) + "\n")
+                # ReduceLROnPlateau's idiom: one step, reporting this rank's value for the
+                # round at it (blocks until every rank has reported; the mean decides)
+                sched.step(val)
+                log.write(json.dumps({"report": nxt, "value": val,
+                                      "lr": optimizer.param_groups[0]["lr"]}) + "\n")
+            else:
+                sched.step()
             log.flush()
             if args.step_sleep:
                 time.sleep(args.step_sleep)

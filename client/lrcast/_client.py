@@ -1,10 +1,10 @@
-"""`Client` and `AsyncClient`: twins over one base that holds the configuration, builds the
-requests and maps responses to results or `lrcast.errors`; they differ only in I/O.
+"""`Client` and `AsyncClient`: twins over one base that holds the configuration and the
+operations (as I/O-free flows, see `_flow.py`); each twin only performs their I/O.
 
 Every request goes to the base URL that answered last; on a connection error or a 5xx the
 client fails over to the next URL, and after a pass over all of them backs off (exponential,
-with jitter) before the next pass. Writes are idempotent on the service, so a retried write
-whose first answer was lost changes nothing.
+with jitter) before the next pass. Every write carries an `Idempotency-Key` (the same on each
+retry of it), so the service can apply a write whose first answer was lost only once.
 """
 
 from __future__ import annotations
@@ -14,26 +14,31 @@ import atexit
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
-from . import errors
 from ._config import LeasePolicy, Retries, Timeouts
-from ._env import rank_from_env, token_from_env, urls_from_env, world_size_from_env
-from ._run import AsyncRun, Run
+from ._env import rank_from_env, run_id_from_env, token_from_env, urls_from_env, world_size_from_env
+from ._flow import Attempt, Command, Exchange, Flow, Sleep, Spawn, advance
+from ._run import AsyncRun, Run, RunBase
 from ._types import Request
 
 URLs = str | Sequence[str] | None
+T = TypeVar("T")
 
 
 class BaseClient:
-    """Configuration, request building and response mapping shared by the twins."""
+    """Configuration and the operations' flows, shared by the twins."""
+
+    _run_class: type[RunBase]
 
     def __init__(self, urls: URLs = None, *, token: str | None = None,
                  timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None) -> None:
+                 lease: LeasePolicy | None = None,
+                 transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None) -> None:
+        """`transport`: an httpx transport to send through (the twin's kind: sync or async)."""
         if urls is None:
             urls = urls_from_env()
         elif isinstance(urls, str):
@@ -45,13 +50,18 @@ class BaseClient:
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.lease_policy = lease or LeasePolicy()
-        #: HTTP requests sent so far (every attempt counts), for benchmarks and tests
-        self.requests_sent = 0
-        self._preferred = 0
-        #: lease renewals in flight on their own threads (see `_run._Renewal`)
-        self._renewals: set[threading.Thread] = set()
+        self._exchange = Exchange(self.urls, self.retries, preferred=0)
+        self._http = self._open(transport)
 
-    # building ----------------------------------------------------------------------------
+    def _open(self, transport: Any) -> Any:
+        """The twin's httpx client."""
+        raise NotImplementedError
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (every attempt counts), for benchmarks and tests."""
+        return self._exchange.sent
+
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if self.token:
@@ -63,96 +73,75 @@ class BaseClient:
         read = t.read + request.wait if request.wait else t.read
         return httpx.Timeout(connect=t.connect, read=read, write=t.read, pool=t.connect)
 
-    def _attempts(self, passes: int | None = None) -> Iterator[tuple[float, int]]:
-        """(seconds to sleep first, URL index): every URL from the preferred one, per pass."""
-        n = len(self.urls)
-        for attempt in range(max(1, self.retries.attempts if passes is None else passes)):
-            delay = self.retries.delay(attempt) if attempt else 0.0
-            start = self._preferred
-            for k in range(n):
-                yield (delay if k == 0 else 0.0), (start + k) % n
+    def _send_flow(self, request: Request, passes: int | None = None) -> Flow[Any]:
+        """`request` with failover and retries (`passes` over the URLs, default
+        `retries.attempts`): the decoded JSON body of the answer."""
+        return self._exchange.flow(request, self._timeout(request), passes)
 
-    @staticmethod
-    def _put_run(run_id: str, schedule: Any, world_size: int, aggregate: str,
-                 metadata: Mapping[str, Any] | None) -> Request:
-        return Request("PUT", f"/v1/runs/{run_id}",
-                       json={"schedule": schedule, "world_size": world_size,
-                             "aggregate": aggregate, "metadata": dict(metadata or {})})
-
-    # mapping -----------------------------------------------------------------------------
-    def _outcome(self, request: Request, response: httpx.Response, index: int) -> Any:
-        """The decoded body of a success; raises the mapped error for any other answer.
-
-        A 5xx is returned as a `ServiceUnavailable` (not raised) so the caller fails over.
-        """
-        status = response.status_code
-        if status >= 500:
-            return errors.ServiceUnavailable(
-                f"{self.urls[index]} answered {status} to {request.method} {request.path}",
-                status=status)
-        self._preferred = index
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        if status in request.ok:
-            return body
-        raise errors.from_response(status, body, fallback=response.text[:200])
-
-    def _unavailable(self, request: Request, last: BaseException | None) -> errors.LRCastError:
-        return errors.ServiceUnavailable(
-            f"{request.method} {request.path}: no answer from {', '.join(self.urls)} after "
-            f"{self.retries.attempts} attempt(s): {last}")
+    def _run_flow(self, run_id: str | None, schedule: Mapping[str, Any] | None,
+                  world_size: int | None, aggregate: str,
+                  metadata: Mapping[str, Any] | None, rank: int | None) -> Flow[Any]:
+        run_id = run_id_from_env() if run_id is None else run_id
+        rank = rank_from_env() if rank is None else rank
+        if schedule is None:
+            request = Request("GET", f"/v1/runs/{run_id}")
+        else:
+            request = Request("PUT", f"/v1/runs/{run_id}", json={
+                "schedule": dict(schedule),
+                "world_size": world_size_from_env() if world_size is None else world_size,
+                "aggregate": aggregate, "metadata": dict(metadata or {})})
+        info = yield from self._send_flow(request)
+        return self._run_class(self, run_id, rank=rank, info=info or {})
 
 
 class Client(BaseClient):
     """The synchronous client. `Client("http://host:8000", token=...)`, or from `LRCAST_URL`
     (comma-separated for replicas) and `LRCAST_TOKEN`."""
 
-    def __init__(self, urls: URLs = None, *, token: str | None = None,
-                 timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(urls, token=token, timeouts=timeouts, retries=retries, lease=lease)
-        self._http = httpx.Client(headers=self._headers(), transport=transport)
+    _run_class = Run
+    _http: httpx.Client
+
+    def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        #: flows running on their own threads (lease renewals), joined on close
+        self._renewals: set[threading.Thread] = set()
         _OPEN_CLIENTS.add(self)
+        return httpx.Client(headers=self._headers(), transport=transport)
 
     def send(self, request: Request, *, attempts: int | None = None) -> Any:
         """Send `request` with failover and retries (`attempts` passes over the URLs, default
         `retries.attempts`); the decoded JSON body of the answer."""
-        last: BaseException | None = None
-        for delay, index in self._attempts(attempts):
-            if delay:
-                time.sleep(delay)
-            self.requests_sent += 1
-            try:
-                response = self._http.request(
-                    request.method, self.urls[index] + request.path, params=request.params,
-                    json=request.json, timeout=self._timeout(request))
-            except httpx.TransportError as exc:
-                last = exc
-                continue
-            result = self._outcome(request, response, index)
-            if isinstance(result, errors.ServiceUnavailable):
-                last = result
-                continue
-            return result
-        raise self._unavailable(request, last)
+        return self._drive(self._send_flow(request, attempts))
 
-    def run(self, run_id: str, schedule: Mapping[str, Any] | None = None, *,
+    def run(self, run_id: str | None = None, schedule: Mapping[str, Any] | None = None, *,
             world_size: int | None = None, aggregate: str = "mean",
             metadata: Mapping[str, Any] | None = None, rank: int | None = None) -> Run:
         """Ensure the run exists (the idempotent PUT, so every rank may call this at start-up)
         and return it as this rank sees it. Without `schedule`, attach to an existing run.
-        `world_size` and `rank` default to the environment (torchrun, SLURM)."""
-        rank = rank_from_env() if rank is None else rank
-        if schedule is None:
-            info = self.send(Request("GET", f"/v1/runs/{run_id}"))
-        else:
-            world_size = world_size_from_env() if world_size is None else world_size
-            info = self.send(self._put_run(run_id, dict(schedule), world_size, aggregate,
-                                           metadata))
-        return Run(self, run_id, rank=rank, info=info or {})
+        `run_id` defaults to torchrun's `TORCHELASTIC_RUN_ID`; `world_size` and `rank` to the
+        launcher's variables (torchrun, Open MPI, PMI, SLURM)."""
+        return self._drive(self._run_flow(run_id, schedule, world_size, aggregate, metadata,
+                                          rank))
+
+    def _drive(self, flow: Flow[T]) -> T:
+        done, value = advance(flow, None)
+        while not done:
+            done, value = advance(flow, self._io(value))
+        return value
+
+    def _io(self, command: Command) -> Any:
+        """The one place the sync client blocks: perform one command of a flow."""
+        if isinstance(command, Attempt):
+            try:
+                return self._http.request(
+                    command.method, command.url, params=command.params, json=command.json,
+                    headers=command.headers, timeout=command.timeout)
+            except httpx.TransportError as exc:
+                return exc
+        if isinstance(command, Sleep):
+            return time.sleep(command.seconds)
+        if isinstance(command, Spawn):
+            return _ThreadJob(self, command)
+        return command.job.wait(command.timeout)  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Close the connections; lease renewals in flight end with them."""
@@ -173,50 +162,80 @@ class Client(BaseClient):
         self.close()
 
 
+class _ThreadJob:
+    """A flow driven on a daemon thread (a lease renewal), so a slow or black-holed service
+    never stalls the training thread."""
+
+    def __init__(self, client: Client, spawn: Spawn) -> None:
+        self._value: Any = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(client, spawn.flow),
+                                        daemon=True, name=spawn.name)
+        client._renewals.add(self._thread)
+        self._thread.start()
+
+    def _work(self, client: Client, flow: Flow[Any]) -> None:
+        try:
+            self._value = client._drive(flow)
+        except Exception:  # any failure: the caller keeps what it has and retries later
+            self._value = None
+        finally:
+            self._done.set()
+            client._renewals.discard(self._thread)
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> Any:
+        return self._value
+
+    def wait(self, timeout: float) -> None:
+        self._done.wait(timeout)
+
+
 class AsyncClient(BaseClient):
     """The asyncio twin of `Client`: the same arguments, `await`-able methods."""
 
-    def __init__(self, urls: URLs = None, *, token: str | None = None,
-                 timeouts: Timeouts | None = None, retries: Retries | None = None,
-                 lease: LeasePolicy | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(urls, token=token, timeouts=timeouts, retries=retries, lease=lease)
-        self._http = httpx.AsyncClient(headers=self._headers(), transport=transport)
+    _run_class = AsyncRun
+    _http: httpx.AsyncClient
+
+    def _open(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(headers=self._headers(), transport=transport)
 
     async def send(self, request: Request, *, attempts: int | None = None) -> Any:
         """As `Client.send`."""
-        last: BaseException | None = None
-        for delay, index in self._attempts(attempts):
-            if delay:
-                await asyncio.sleep(delay)
-            self.requests_sent += 1
-            try:
-                response = await self._http.request(
-                    request.method, self.urls[index] + request.path, params=request.params,
-                    json=request.json, timeout=self._timeout(request))
-            except httpx.TransportError as exc:
-                last = exc
-                continue
-            result = self._outcome(request, response, index)
-            if isinstance(result, errors.ServiceUnavailable):
-                last = result
-                continue
-            return result
-        raise self._unavailable(request, last)
+        return await self._drive(self._send_flow(request, attempts))
 
-    async def run(self, run_id: str, schedule: Mapping[str, Any] | None = None, *,
-                  world_size: int | None = None, aggregate: str = "mean",
-                  metadata: Mapping[str, Any] | None = None,
+    async def run(self, run_id: str | None = None,
+                  schedule: Mapping[str, Any] | None = None, *, world_size: int | None = None,
+                  aggregate: str = "mean", metadata: Mapping[str, Any] | None = None,
                   rank: int | None = None) -> AsyncRun:
         """As `Client.run`."""
-        rank = rank_from_env() if rank is None else rank
-        if schedule is None:
-            info = await self.send(Request("GET", f"/v1/runs/{run_id}"))
-        else:
-            world_size = world_size_from_env() if world_size is None else world_size
-            info = await self.send(self._put_run(run_id, dict(schedule), world_size, aggregate,
-                                                 metadata))
-        return AsyncRun(self, run_id, rank=rank, info=info or {})
+        return await self._drive(self._run_flow(run_id, schedule, world_size, aggregate,
+                                                metadata, rank))
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        done, value = advance(flow, None)
+        while not done:
+            done, value = advance(flow, await self._io(value))
+        return value
+
+    async def _io(self, command: Command) -> Any:
+        """As `Client._io`, in the event loop (a spawned flow is a task)."""
+        if isinstance(command, Attempt):
+            try:
+                return await self._http.request(
+                    command.method, command.url, params=command.params, json=command.json,
+                    headers=command.headers, timeout=command.timeout)
+            except httpx.TransportError as exc:
+                return exc
+        if isinstance(command, Sleep):
+            return await asyncio.sleep(command.seconds)
+        if isinstance(command, Spawn):
+            return _TaskJob(self, command)
+        await asyncio.wait([command.job.task], timeout=command.timeout)  # type: ignore
+        return None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -226,6 +245,23 @@ class AsyncClient(BaseClient):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class _TaskJob:
+    """A flow driven as an asyncio task (the twin of `_ThreadJob`)."""
+
+    def __init__(self, client: AsyncClient, spawn: Spawn) -> None:
+        self.task = asyncio.get_running_loop().create_task(client._drive(spawn.flow),
+                                                           name=spawn.name)
+
+    @property
+    def finished(self) -> bool:
+        return self.task.done()
+
+    def result(self) -> Any:
+        if not self.task.done() or self.task.cancelled() or self.task.exception() is not None:
+            return None  # any failure: the caller keeps what it has and retries later
+        return self.task.result()
 
 
 _OPEN_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()

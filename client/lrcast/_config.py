@@ -22,11 +22,18 @@ class Timeouts:
     lease: float = 300.0
     poll: float = 20.0
 
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "round", "lease"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Timeouts.{name} must be > 0 seconds")
+        if not self.poll >= 0:
+            raise ValueError("Timeouts.poll must be >= 0 seconds")
+
 
 @dataclass(frozen=True)
 class Retries:
     """Retries with exponential backoff and full jitter on connection errors, 5xx and
-    `round_pending`. Every write is idempotent on the service, so retrying one is safe.
+    `round_pending`. Every write carries an `Idempotency-Key`, the same on each retry of it.
 
     `attempts` is the number of passes over the base URLs (each pass tries every URL once).
     """
@@ -35,6 +42,14 @@ class Retries:
     backoff: float = 0.1
     max_backoff: float = 5.0
     jitter: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("Retries.attempts must be >= 1 (one pass over the URLs at least)")
+        if not 0 <= self.backoff <= self.max_backoff:
+            raise ValueError("Retries needs 0 <= backoff <= max_backoff")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("Retries.jitter must be in [0, 1]")
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to sleep before pass `attempt` (1-based after the first failure)."""

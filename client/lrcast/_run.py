@@ -2,20 +2,20 @@
 
 LRs come from the rank's lease (see `_lease.py`): evaluated locally, with an HTTP call only to
 renew the lease, after a plateau decision that changed the schedule, or to wait for a round.
-The twins share `RunBase` (request building, lease bookkeeping, result mapping) and differ
-only in I/O.
+Every operation is written once in `RunBase`, as an I/O-free flow (see `_flow.py`); the twins
+only drive the flows with their client (blocking, or awaiting).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._flow import Background, Flow, Join, Sleep, Spawn
 from ._lease import FETCH, LOCAL, RENEW, Lease, LeaseBook
 from ._types import ReportResult, Request
 from .schedules import StepOutOfRange as _EngineStepOutOfRange
@@ -24,9 +24,21 @@ from .schedules import Timeline
 if TYPE_CHECKING:
     from ._client import AsyncClient, BaseClient, Client
 
+#: what `RunBase._read` evaluates
+LRS, LR, MOMENTUMS, MOMENTUM = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewal:
+    """A lease renewal in the background, asked for at `step` in `generation`."""
+
+    step: int
+    generation: int
+    job: Background
+
 
 class RunBase:
-    """What `Run` and `AsyncRun` share: identity, the lease book and request building."""
+    """What `Run` and `AsyncRun` share: identity, the lease book and every operation."""
 
     def __init__(self, client: BaseClient, run_id: str, *, rank: int,
                  info: Mapping[str, Any]) -> None:
@@ -34,13 +46,13 @@ class RunBase:
         self.rank = rank
         #: the service's answer to the PUT (or GET) that opened the run
         self.info = dict(info)
-        self._base = client
+        self._client = client
         self._book = LeaseBook(client.lease_policy)
         self._listeners: list[Callable[[], None]] = []
         self._path = f"/v1/runs/{run_id}"
         #: bumped by reports and rewinds: a lease asked for before is stale
         self._generation = 0
-        self._renewal: _Renewal | _AsyncRenewal | None = None
+        self._renewal: _Renewal | None = None
 
     @property
     def world_size(self) -> int | None:
@@ -48,9 +60,22 @@ class RunBase:
         return lease.world_size if lease is not None else self.info.get("world_size")
 
     @property
+    def metric_driven(self) -> bool:
+        """Whether the schedule has a metric-driven part (plateau rounds take reports)."""
+        lease = self._book.lease
+        return lease.metric_driven if lease is not None else bool(self.info.get("metric_driven"))
+
+    @property
     def lease(self) -> Lease | None:
         """The lease this rank evaluates on (None before the first LR is asked for)."""
         return self._book.lease
+
+    @property
+    def local_until(self) -> int:
+        """The first step `lease` does not answer without a second look (its renewal point,
+        its horizon, or a plateau round this rank reported at and that is not decided yet):
+        steps in [lease.start, local_until) need no call to `lease_for`."""
+        return self._book.fast_until
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever the schedule this rank sees changes (a plateau decision,
@@ -70,7 +95,7 @@ class RunBase:
             raise errors.InvalidRequest(f"value: must be a finite number, got {value!r}",
                                         field="value", code="invalid")
         return Request("POST", f"{self._path}/reports",
-                       json={"step": step, "value": float(value), "rank": self.rank})
+                       json={"step": step, "value": value, "rank": self.rank})
 
     def _amend_request(self, from_step: int, schedule: Mapping[str, Any] | None,
                        scale: float | None) -> Request:
@@ -88,6 +113,103 @@ class RunBase:
         if resume_id is not None:
             body["resume_id"] = resume_id
         return Request("POST", f"{self._path}/rewind", json=body)
+
+    # flows ---------------------------------------------------------------------------------
+    def _leased(self, step: int) -> Lease | None:
+        """The fast path: the lease, if it answers `step` without a second look."""
+        lease = self._book.lease
+        if lease is not None and lease.start <= step < self._book.fast_until:
+            return lease
+        return None
+
+    def _lease_flow(self, step: int) -> Flow[Lease]:
+        """The lease that answers `step`: renewed in the background while it still answers,
+        else fetched (after any renewal in flight, which may cover the step already)."""
+        book = self._book
+        if self._renewal is not None and self._renewal.job.finished:
+            self._take_renewal()
+        action = book.action(step)
+        if action == LOCAL:
+            return book.lease  # type: ignore[return-value]
+        if action == RENEW:  # in the background: the training thread never waits for it
+            if self._renewal is None:
+                job = yield Spawn(self._client._send_flow(self._lease_request(step, 0.0),
+                                                          passes=1),
+                                  name=f"lrcast-renew-{self.run_id}")
+                self._renewal = _Renewal(step, self._generation, job)
+            return book.lease  # type: ignore[return-value]
+        if self._renewal is not None:
+            timeouts = self._client.timeouts
+            yield Join(self._renewal.job, timeouts.connect + timeouts.read)
+            self._take_renewal()
+            if book.action(step) != FETCH:
+                return (yield from self._lease_flow(step))
+        return (yield from self._fetch_flow(step))
+
+    def _fetch_flow(self, step: int) -> Flow[Lease]:
+        """Wait until the service hands a lease covering `step` (or give up clearly)."""
+        timeouts, policy = self._client.timeouts, self._client.lease_policy
+        started = time.monotonic()
+        while True:
+            try:
+                data = yield from self._client._send_flow(
+                    self._lease_request(step, timeouts.poll))
+                return self._install(data, step)
+            except errors.ServiceUnavailable as exc:
+                if time.monotonic() - started >= timeouts.lease:
+                    raise self._lease_expired(step, exc) from exc
+                yield Sleep(policy.retry_every)
+            except errors.RoundPending:
+                if time.monotonic() - started >= timeouts.round:
+                    raise
+                yield Sleep(0.05)
+
+    def _report_flow(self, step: int, value: float) -> Flow[ReportResult]:
+        request = self._report_request(step, value)
+        self._generation += 1
+        result = ReportResult.from_json((yield from self._client._send_flow(request)))
+        if not result.decided:
+            self._book.set_pending(step)
+            result = yield from self._await_round_flow(step)
+        self._reported(result)
+        return result
+
+    def _await_round_flow(self, step: int) -> Flow[ReportResult]:
+        timeouts = self._client.timeouts
+        deadline = time.monotonic() + timeouts.round
+        last: errors.LRCastError | None = None
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                data = yield from self._client._send_flow(
+                    self._lease_request(step, min(timeouts.poll, remaining)))
+                return self._decided_from_lease(step, self._install(data, step))
+            except errors.RoundPending as exc:
+                last = exc
+                yield Sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            except errors.ServiceUnavailable as exc:
+                last = exc
+                yield Sleep(min(self._client.lease_policy.retry_every,
+                                max(0.0, deadline - time.monotonic())))
+        if isinstance(last, errors.RoundPending) or last is None:
+            raise self._round_timeout(step, last or errors.RoundPending("", step=step))
+        raise last
+
+    def _rewind_flow(self, step: int, resume_id: str | None) -> Flow[dict[str, Any]]:
+        self._generation += 1
+        data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
+        self._book.set_pending(None)
+        self._book.drop()
+        return data or {}
+
+    def _amend_flow(self, from_step: int, schedule: Mapping[str, Any] | None,
+                    scale: float | None) -> Flow[dict[str, Any]]:
+        request = self._amend_request(from_step, schedule, scale)
+        return (yield from self._client._send_flow(request)) or {}
+
+    def _timeline_flow(self) -> Flow[Timeline]:
+        data = yield from self._client._send_flow(Request("GET", f"{self._path}/timeline"))
+        segments = data["timeline"] if isinstance(data, dict) else data
+        return Timeline.from_json(segments)
 
     # bookkeeping ---------------------------------------------------------------------------
     def _install(self, data: Mapping[str, Any], step: int) -> Lease:
@@ -122,7 +244,7 @@ class RunBase:
                             lr=lease.timeline.lr(step), version=lease.version)
 
     def _round_timeout(self, step: int, pending: errors.RoundPending) -> errors.RoundTimeout:
-        timeout = self._base.timeouts.round
+        timeout = self._client.timeouts.round
         missing = pending.missing_ranks
         return errors.RoundTimeout(
             f"run {self.run_id!r}: the plateau round at step {step} was not decided within "
@@ -135,306 +257,123 @@ class RunBase:
         horizon = lease.horizon if lease is not None else step
         return errors.LeaseExpired(
             f"run {self.run_id!r}: step {step} lies beyond the lease horizon {horizon} and the "
-            f"service stayed unreachable for {self._base.timeouts.lease:g}s: {cause}",
+            f"service stayed unreachable for {self._client.timeouts.lease:g}s: {cause}",
             step=step, horizon=horizon)
 
     def _take_renewal(self) -> None:
         """Install a finished background renewal, unless a report or rewind since made it
         stale (it may predate a plateau decision)."""
         renewal, self._renewal = self._renewal, None
-        if renewal is None or not renewal.finished or renewal.generation != self._generation:
+        if renewal is None or not renewal.job.finished or renewal.generation != self._generation:
             return
-        if renewal.data is not None:
-            self._install(renewal.data, renewal.step)
+        data = renewal.job.result()
+        if data is not None:
+            self._install(data, renewal.step)
         else:
             self._book.renewal_failed()
 
     @staticmethod
-    def _evaluate(lease: Lease, step: int, what: str) -> Any:
+    def _read(lease: Lease, step: int, what: int) -> Any:
+        """`what` (LRS, LR, MOMENTUMS or MOMENTUM) at `step`, evaluated on `lease`."""
         try:
-            return lease.timeline.momentums(step) if what == "m" else lease.timeline.lrs(step)
+            if what <= LR:
+                lrs = lease.timeline.lrs(step)
+                return lrs[0] if what == LR else list(lrs)
+            momentums = lease.timeline.momentums(step)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
-
-    @staticmethod
-    def _timeline(data: Any) -> Timeline:
-        segments = data["timeline"] if isinstance(data, dict) else data
-        return Timeline.from_json(segments)
-
-
-class _Renewal:
-    """One lease renewal on a daemon thread, so a slow or black-holed service never stalls
-    the training thread while its lease still has steps left."""
-
-    def __init__(self, run: Run, step: int) -> None:
-        self.step = step
-        self.generation = run._generation
-        self.data: Any = None
-        self.done = threading.Event()
-        request = run._lease_request(step, 0.0)
-        client = run._base
-        thread = threading.Thread(target=self._renew, args=(client, request), daemon=True,
-                                  name=f"lrcast-renew-{run.run_id}")
-        client._renewals.add(thread)
-        thread.start()
-
-    def _renew(self, client: Client, request: Request) -> None:
-        try:
-            self.data = client.send(request, attempts=1)
-        except Exception:  # any failure: the rank keeps its lease and retries later
-            self.data = None
-        finally:
-            self.done.set()
-            client._renewals.discard(threading.current_thread())
-
-    @property
-    def finished(self) -> bool:
-        return self.done.is_set()
-
-
-class _AsyncRenewal:
-    """One lease renewal as an asyncio task (the twin of `_Renewal`)."""
-
-    def __init__(self, run: AsyncRun, step: int) -> None:
-        self.step = step
-        self.generation = run._generation
-        self.data: Any = None
-        self.task = asyncio.get_running_loop().create_task(
-            self._renew(run._base, run._lease_request(step, 0.0)))
-
-    async def _renew(self, client: AsyncClient, request: Request) -> None:
-        try:
-            self.data = await client.send(request, attempts=1)
-        except Exception:  # any failure: the rank keeps its lease and retries later
-            self.data = None
-
-    @property
-    def finished(self) -> bool:
-        return self.task.done()
+        if momentums is None:
+            return None
+        return momentums[0] if what == MOMENTUM else list(momentums)
 
 
 class Run(RunBase):
     """One run as this rank sees it (synchronous). Made by `Client.run`. A `Run` belongs to
     one rank and is used from one thread (its lease renewals run on their own)."""
 
-    _base: Client
-
+    _client: Client
 
     def lrs(self, step: int) -> list[float]:
         """Every parameter group's LR at `step` (evaluated on the lease)."""
-        return list(self._evaluate(self._lease_for(step), step, "l"))
+        return self._read(self.lease_for(step), step, LRS)
 
     def lr(self, step: int) -> float:
         """Group 0's LR at `step`."""
-        return self._evaluate(self._lease_for(step), step, "l")[0]
+        return self._read(self.lease_for(step), step, LR)
 
     def momentums(self, step: int) -> list[float] | None:
         """Every group's momentum (or `betas[0]`) at `step`; None if the schedule does not
         cycle momentum."""
-        values = self._evaluate(self._lease_for(step), step, "m")
-        return None if values is None else list(values)
+        return self._read(self.lease_for(step), step, MOMENTUMS)
 
     def momentum(self, step: int) -> float | None:
         """Group 0's momentum at `step`, or None."""
-        values = self._evaluate(self._lease_for(step), step, "m")
-        return None if values is None else values[0]
+        return self._read(self.lease_for(step), step, MOMENTUM)
 
-    def _lease_for(self, step: int) -> Lease:
-        book = self._book
-        lease = book.lease
-        if lease is not None and lease.start <= step < book.fast_until:
-            return lease
-        renewal = self._renewal
-        if renewal is not None and renewal.finished:
-            self._take_renewal()
-        action = book.action(step)
-        if action == LOCAL:
-            return book.lease  # type: ignore[return-value]
-        if action == RENEW:  # in the background: the training thread never waits for it
-            if self._renewal is None:
-                self._renewal = _Renewal(self, step)
-            return book.lease  # type: ignore[return-value]
-        if isinstance(self._renewal, _Renewal):  # one in flight may cover the step already
-            timeouts = self._base.timeouts
-            self._renewal.done.wait(timeouts.connect + timeouts.read)
-            self._take_renewal()
-            if book.action(step) != FETCH:
-                return self._lease_for(step)
-        return self._fetch(step)
-
-    def _fetch(self, step: int) -> Lease:
-        """Block until the service hands a lease covering `step` (or give up clearly)."""
-        timeouts, policy = self._base.timeouts, self._base.lease_policy
-        started = time.monotonic()
-        while True:
-            try:
-                data = self._base.send(self._lease_request(step, timeouts.poll))
-                return self._install(data, step)
-            except errors.ServiceUnavailable as exc:
-                if time.monotonic() - started >= timeouts.lease:
-                    raise self._lease_expired(step, exc) from exc
-                time.sleep(policy.retry_every)
-            except errors.RoundPending:
-                if time.monotonic() - started >= timeouts.round:
-                    raise
-                time.sleep(0.05)
+    def lease_for(self, step: int) -> Lease:
+        """The lease that answers `step`; renewed in the background when due, fetched first
+        (blocking) when the current one does not answer it."""
+        return self._leased(step) or self._client._drive(self._lease_flow(step))
 
     def report(self, step: int, value: float) -> ReportResult:
         """Report this rank's metric for the round at `step`; blocks until every rank has
         reported and the round is decided, or raises `RoundTimeout` naming the missing ranks."""
-        self._generation += 1
-        result = ReportResult.from_json(self._base.send(self._report_request(step, value)))
-        if not result.decided:
-            self._book.set_pending(step)
-            result = self._await_round(step)
-        self._reported(result)
-        return result
-
-    def _await_round(self, step: int) -> ReportResult:
-        timeouts = self._base.timeouts
-        deadline = time.monotonic() + timeouts.round
-        last: errors.LRCastError | None = None
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                data = self._base.send(self._lease_request(step, min(timeouts.poll, remaining)))
-                return self._decided_from_lease(step, self._install(data, step))
-            except errors.RoundPending as exc:
-                last = exc
-                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            except errors.ServiceUnavailable as exc:
-                last = exc
-                time.sleep(min(self._base.lease_policy.retry_every,
-                               max(0.0, deadline - time.monotonic())))
-        if isinstance(last, errors.RoundPending) or last is None:
-            raise self._round_timeout(step, last or errors.RoundPending("", step=step))
-        raise last
+        return self._client._drive(self._report_flow(step, value))
 
     def rewind(self, step: int, resume_id: str | None = None) -> dict[str, Any]:
         """The job resumed from a checkpoint at `step`: plateau reports and decisions after it
         are dropped on the service (idempotent: every rank may call it)."""
-        self._generation += 1
-        data = self._base.send(self._rewind_request(step, resume_id))
-        self._book.set_pending(None)
-        self._book.drop()
-        return data or {}
+        return self._client._drive(self._rewind_flow(step, resume_id))
 
     def amend(self, from_step: int, schedule: Mapping[str, Any] | None = None,
               scale: float | None = None) -> dict[str, Any]:
         """Change the schedule from `from_step` on (a new spec, or a `scale` of the one in
         force). Raises `AmendmentTooEarly` (with `min_step`) if a rank may have used it."""
-        return self._base.send(self._amend_request(from_step, schedule, scale)) or {}
+        return self._client._drive(self._amend_flow(from_step, schedule, scale))
 
     def timeline(self) -> Timeline:
         """The run's resolved schedule as the service holds it now (read-only, no lease)."""
-        return self._timeline(self._base.send(Request("GET", f"{self._path}/timeline")))
+        return self._client._drive(self._timeline_flow())
 
 
 class AsyncRun(RunBase):
     """The asyncio twin of `Run`. Made by `AsyncClient.run`."""
 
-    _base: AsyncClient
+    _client: AsyncClient
 
     async def lrs(self, step: int) -> list[float]:
         """As `Run.lrs`."""
-        return list(self._evaluate(await self._lease_for(step), step, "l"))
+        return self._read(await self.lease_for(step), step, LRS)
 
     async def lr(self, step: int) -> float:
         """As `Run.lr`."""
-        return self._evaluate(await self._lease_for(step), step, "l")[0]
+        return self._read(await self.lease_for(step), step, LR)
 
     async def momentums(self, step: int) -> list[float] | None:
         """As `Run.momentums`."""
-        values = self._evaluate(await self._lease_for(step), step, "m")
-        return None if values is None else list(values)
+        return self._read(await self.lease_for(step), step, MOMENTUMS)
 
     async def momentum(self, step: int) -> float | None:
         """As `Run.momentum`."""
-        values = self._evaluate(await self._lease_for(step), step, "m")
-        return None if values is None else values[0]
+        return self._read(await self.lease_for(step), step, MOMENTUM)
 
-    async def _lease_for(self, step: int) -> Lease:
-        book = self._book
-        lease = book.lease
-        if lease is not None and lease.start <= step < book.fast_until:
-            return lease
-        renewal = self._renewal
-        if renewal is not None and renewal.finished:
-            self._take_renewal()
-        action = book.action(step)
-        if action == LOCAL:
-            return book.lease  # type: ignore[return-value]
-        if action == RENEW:  # as a task: the caller never waits for it inside the lease
-            if self._renewal is None:
-                self._renewal = _AsyncRenewal(self, step)
-            return book.lease  # type: ignore[return-value]
-        if isinstance(self._renewal, _AsyncRenewal):
-            timeouts = self._base.timeouts
-            await asyncio.wait([self._renewal.task], timeout=timeouts.connect + timeouts.read)
-            self._take_renewal()
-            if book.action(step) != FETCH:
-                return await self._lease_for(step)
-        return await self._fetch(step)
-
-    async def _fetch(self, step: int) -> Lease:
-        timeouts, policy = self._base.timeouts, self._base.lease_policy
-        started = time.monotonic()
-        while True:
-            try:
-                data = await self._base.send(self._lease_request(step, timeouts.poll))
-                return self._install(data, step)
-            except errors.ServiceUnavailable as exc:
-                if time.monotonic() - started >= timeouts.lease:
-                    raise self._lease_expired(step, exc) from exc
-                await asyncio.sleep(policy.retry_every)
-            except errors.RoundPending:
-                if time.monotonic() - started >= timeouts.round:
-                    raise
-                await asyncio.sleep(0.05)
+    async def lease_for(self, step: int) -> Lease:
+        """As `Run.lease_for` (a renewal runs as a task)."""
+        return self._leased(step) or await self._client._drive(self._lease_flow(step))
 
     async def report(self, step: int, value: float) -> ReportResult:
         """As `Run.report`."""
-        self._generation += 1
-        data = await self._base.send(self._report_request(step, value))
-        result = ReportResult.from_json(data)
-        if not result.decided:
-            self._book.set_pending(step)
-            result = await self._await_round(step)
-        self._reported(result)
-        return result
-
-    async def _await_round(self, step: int) -> ReportResult:
-        timeouts = self._base.timeouts
-        deadline = time.monotonic() + timeouts.round
-        last: errors.LRCastError | None = None
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                data = await self._base.send(
-                    self._lease_request(step, min(timeouts.poll, remaining)))
-                return self._decided_from_lease(step, self._install(data, step))
-            except errors.RoundPending as exc:
-                last = exc
-                await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            except errors.ServiceUnavailable as exc:
-                last = exc
-                await asyncio.sleep(min(self._base.lease_policy.retry_every,
-                                        max(0.0, deadline - time.monotonic())))
-        if isinstance(last, errors.RoundPending) or last is None:
-            raise self._round_timeout(step, last or errors.RoundPending("", step=step))
-        raise last
+        return await self._client._drive(self._report_flow(step, value))
 
     async def rewind(self, step: int, resume_id: str | None = None) -> dict[str, Any]:
         """As `Run.rewind`."""
-        self._generation += 1
-        data = await self._base.send(self._rewind_request(step, resume_id))
-        self._book.set_pending(None)
-        self._book.drop()
-        return data or {}
+        return await self._client._drive(self._rewind_flow(step, resume_id))
 
     async def amend(self, from_step: int, schedule: Mapping[str, Any] | None = None,
                     scale: float | None = None) -> dict[str, Any]:
         """As `Run.amend`."""
-        return await self._base.send(self._amend_request(from_step, schedule, scale)) or {}
+        return await self._client._drive(self._amend_flow(from_step, schedule, scale))
 
     async def timeline(self) -> Timeline:
         """As `Run.timeline`."""
-        return self._timeline(await self._base.send(Request("GET", f"{self._path}/timeline")))
+        return await self._client._drive(self._timeline_flow())

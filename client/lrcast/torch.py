@@ -2,25 +2,34 @@
 LRs come from an lrcast run. Imported only when asked for (`import lrcast.torch`).
 
     sched = lrcast.torch.RemoteScheduler(optimizer, run)
-    for step, batch in enumerate(loader):
-        ...; optimizer.step(); sched.step()
-        if sched.last_epoch % 500 == 0:
-            run.report(sched.last_epoch, val_loss)   # the step about to be trained
+    for epoch in range(epochs):           # a closed-form schedule: step() per batch
+        for batch in loader:
+            ...; optimizer.step(); sched.step()
+
+On a metric-driven run (ReduceLROnPlateau, alone or inside SequentialLR/ChainedScheduler) the
+scheduler *is* a `torch.optim.lr_scheduler.ReduceLROnPlateau` and takes the plateau idiom
+unchanged: `sched.step(val_loss)` on every rank, per epoch or every N steps, whatever the loop
+does. As in PyTorch, every `step()` or `step(metric)` call is one scheduler step
+(`last_epoch` + 1); `step(metric)` also reports the rank's metric for the round at the step it
+moves to and blocks until every rank has reported: the decision (on the ranks' aggregate)
+applies from that step on. So the LRs are those of torch's `ReduceLROnPlateau` fed the
+aggregate, call for call.
 
 It works wherever PyTorch schedulers are accepted (a plain loop, Hugging Face
-`Trainer(optimizers=(opt, sched))`, Lightning's `configure_optimizers`). `step()` evaluates the
-rank's lease locally (no HTTP call per step). After a report whose plateau decision changed
-the schedule, the scheduler re-applies the current step's LR, so a report at the step about to
-be trained takes effect for that step, on every rank alike.
+`Trainer(optimizers=(opt, sched))`, Lightning's `configure_optimizers`, including the
+plateau config `{"scheduler": sched, "monitor": "val_loss", "interval": ..., "frequency": N}`:
+Lightning passes the metric to schedulers that are `ReduceLROnPlateau`). `step()` evaluates the
+rank's lease locally (no HTTP call per step). After a plateau decision that changed the
+schedule, the scheduler re-applies the current step's LR.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, SupportsFloat
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from . import errors
 from ._lease import Lease
@@ -34,8 +43,18 @@ _NOT_STATE = ("optimizer", "run", "resume_id", "_hot")
 
 class RemoteScheduler(LRScheduler):
     """Sets every param group's `lr` (and `momentum` or `betas[0]` where the schedule cycles
-    momentum) to the run's value for the current step. `step()` takes no metric: reports go
-    through `run.report`."""
+    momentum) to the run's value for the current step (`last_epoch`).
+
+    `RemoteScheduler(optimizer, run)` on a metric-driven run is an instance of a subclass
+    that is also a torch `ReduceLROnPlateau` (see the module's docstring): `step(metric)`
+    reports the metric. A number passed to `step()` on any other run is a `TypeError`, as is
+    PyTorch's deprecated `epoch` argument: neither is ever taken as a step.
+    """
+
+    def __new__(cls, optimizer: Optimizer, run: Run, *args: Any, **kwargs: Any) -> Any:
+        if cls is RemoteScheduler and isinstance(run, Run) and run.metric_driven:
+            cls = _PlateauRemoteScheduler
+        return super().__new__(cls)
 
     def __init__(self, optimizer: Optimizer, run: Run, last_epoch: int = -1, *,
                  resume_id: str | None = None) -> None:
@@ -49,7 +68,9 @@ class RemoteScheduler(LRScheduler):
         self.run_id = run.run_id
         self.resume_id = resume_id
         self._hot: _Hot | None = None
-        super().__init__(optimizer, last_epoch)
+        # not super(): on a plateau run the MRO's next class is ReduceLROnPlateau, whose
+        # own state (best, patience...) lives on the service here
+        LRScheduler.__init__(self, optimizer, last_epoch)
         ref = weakref.ref(self)
         run.on_change(lambda: (s := ref()) is not None and s._apply(s.last_epoch))
 
@@ -57,18 +78,42 @@ class RemoteScheduler(LRScheduler):
         """The LRs of the current step (`last_epoch`), as the run holds them."""
         return list(self._hot_for(self.last_epoch).lrs(self.last_epoch))
 
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
-        """Advance one step and apply its LRs (no metric: use `run.report`)."""
-        self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
+    def step(self, metrics: SupportsFloat | None = None,  # type: ignore[override]
+             epoch: None = None) -> None:
+        """Advance one step and apply its LRs; `metrics` (on a metric-driven run) is this
+        rank's metric, reported for the round at the step advanced to."""
+        if epoch is not None:
+            raise TypeError(
+                "RemoteScheduler.step() takes no epoch (PyTorch deprecated the argument): "
+                "every call is one step; to resume at a step, use load_state_dict")
+        if metrics is not None:
+            self._report(self.last_epoch + 1, metrics)
         else:
-            self.last_epoch = int(epoch)
-        step = self.last_epoch
+            self.last_epoch += 1
+        self._step_count += 1
+        self._set_lrs(self.last_epoch)
+
+    def _report(self, step: int, metrics: SupportsFloat) -> None:
+        """Report `metrics` for the round at `step`, the step this call moves to (a failed
+        report moves nothing: the call may be retried)."""
+        if not self.run.metric_driven:
+            raise TypeError(
+                f"run {self.run_id!r} is not metric-driven: step() takes no metric (got "
+                f"{metrics!r}), and a number passed to it is never taken as an epoch; a "
+                "plateau schedule needs a ReduceLROnPlateau in the run's spec")
+        value = float(metrics)
+        self.last_epoch = step  # already, for a decision's re-apply (`on_change`)
+        try:
+            self.run.report(step, value)
+        except BaseException:
+            self.last_epoch = step - 1
+            raise
+
+    def _set_lrs(self, step: int) -> None:
         hot = self._hot
-        book = self.run._book
+        run = self.run
         # the hot path: inside the lease that `hot` was prepared for, no HTTP, no lookups
-        if hot is None or book.lease is not hot.lease or not hot.start <= step < book.fast_until:
+        if hot is None or run.lease is not hot.lease or not hot.start <= step < run.local_until:
             hot = self._hot_for(step)
         # not cached: Optimizer.load_state_dict (e.g. by accelerate) replaces the groups
         groups = self.optimizer.param_groups
@@ -90,16 +135,15 @@ class RemoteScheduler(LRScheduler):
 
     def _hot_for(self, step: int) -> _Hot:
         """The evaluation prepared for the lease that answers `step` (fetched if need be)."""
-        lease = self.run._lease_for(step)
+        lease = self.run.lease_for(step)
         if self._hot is None or self._hot.lease is not lease:
             self._hot = _Hot(lease, self.optimizer.param_groups, self.run_id)
         return self._hot
 
     def _apply(self, step: int) -> None:
-        """Apply the LRs of `step` without advancing (after a decision or a resume)."""
-        self._step_count -= 1
-        self.last_epoch = step - 1
-        self.step()
+        """Apply the LRs of `step` without counting a step (after a decision or a resume)."""
+        self.last_epoch = step
+        self._set_lrs(step)
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's state (the step and the run id), without the optimizer or run."""
@@ -111,6 +155,11 @@ class RemoteScheduler(LRScheduler):
         self.__dict__.update({k: v for k, v in state_dict.items() if k not in _NOT_STATE})
         self.run.rewind(self.last_epoch, resume_id=self.resume_id)
         self._apply(self.last_epoch)
+
+
+class _PlateauRemoteScheduler(RemoteScheduler, ReduceLROnPlateau):
+    """`RemoteScheduler` on a metric-driven run: also a `ReduceLROnPlateau`, so frameworks
+    that pass the monitored metric only to those (Lightning, Hugging Face `Trainer`) do."""
 
 
 class _Hot:

@@ -1,4 +1,5 @@
-"""`import lrcast` stays light: no torch, no service dependencies."""
+"""`import lrcast` stays light: no torch, no service dependencies (nor pydantic, which the
+plain install does not have)."""
 
 import subprocess
 import sys
@@ -6,7 +7,8 @@ import sys
 
 def test_import_lrcast_imports_neither_torch_nor_the_service():
     code = ("import sys, lrcast; heavy = [m for m in ('torch', 'fastapi', 'uvicorn', "
-            "'lrcast_service', 'lrcast.torch') if m in sys.modules]; print(heavy)")
+            "'pydantic', 'lrcast_service', 'lrcast.torch') if m in sys.modules]; "
+            "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -94,3 +94,21 @@ def test_backoff_grows_and_jitter_stays_under_the_ceiling():
         assert max(delays) > ceiling * 0.8  # jitter spreads over the whole range
     no_jitter = lrcast.Retries(backoff=0.1, jitter=0.0)
     assert no_jitter.delay(3) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: lrcast.Retries(attempts=0), "attempts must be >= 1"),
+    (lambda: lrcast.Retries(backoff=6.0, max_backoff=5.0), "backoff <= max_backoff"),
+    (lambda: lrcast.Retries(jitter=1.5), "jitter"),
+    (lambda: lrcast.Timeouts(read=0), "Timeouts.read must be > 0"),
+    (lambda: lrcast.Timeouts(poll=-1), "Timeouts.poll"),
+    (lambda: lrcast.LeasePolicy(renew_at=0), "renew_at"),
+])
+def test_config_objects_refuse_bad_values_and_are_frozen(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+    import dataclasses
+
+    for config in (lrcast.Retries(), lrcast.Timeouts(), lrcast.LeasePolicy()):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            config.attempts = 1  # type: ignore[misc]
