@@ -39,7 +39,8 @@ def test_lr_per_count_is_optax_and_the_engine(lrcast_client, run_id):
     counts = range(TOTAL + 1)
     values = [float(ours(jnp.asarray(k))) for k in counts]
     assert values == [float(np.float32(engine.lr(k))) for k in counts]
-    assert values == pytest.approx([float(theirs(k)) for k in counts], rel=1e-5, abs=PEAK * 1e-6)  # float32
+    assert values == pytest.approx([float(theirs(k)) for k in counts],  # float32 math
+                                   rel=1e-5, abs=PEAK * 1e-6)
     assert ours._cache_size() == 1
     # batched counts (vmap), as optax's own schedules allow
     batch = jnp.arange(0, 50, 7)
