@@ -3,6 +3,10 @@ deterministic) against a real service: the same training as the Trainer's own sc
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +19,7 @@ pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate
 
 import lrcast  # noqa: E402
 import lrcast.transformers  # noqa: E402
-
-
-class Tiny(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 1)
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"loss": torch.nn.functional.mse_loss(self.linear(x), labels)}
-
-
-def examples(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]]) + 0.3 * torch.randn(n, 1, generator=g)
-    return [{"x": x[i], "labels": y[i]} for i in range(n)]
-
-
-TRAIN, EVAL = examples(48, seed=1), examples(16, seed=2)
+from tests.adapters.tiny_hf import COMMON, EVAL, PLATEAU, TRAIN, Tiny  # noqa: E402
 
 
 class Record(transformers.TrainerCallback):
@@ -49,9 +35,7 @@ class Record(transformers.TrainerCallback):
 def train(tmp_path: Path, callbacks: list[Any], **arguments: Any) -> tuple[Any, Record]:
     torch.manual_seed(0)
     record = Record()
-    args = transformers.TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, report_to=[], use_cpu=True,
-        save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, **arguments)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), **COMMON, **arguments)
     trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=TRAIN,
                                    eval_dataset=EVAL, callbacks=[*callbacks, record])
     trainer.train()
@@ -59,15 +43,12 @@ def train(tmp_path: Path, callbacks: list[Any], **arguments: Any) -> tuple[Any, 
 
 
 def logged(trainer: Any, key: str = "learning_rate") -> list[tuple[int, float]]:
-    return [(e["step"], e[key]) for e in trainer.state.log_history if key in e]
+    history = trainer if isinstance(trainer, list) else trainer.state.log_history
+    return [(e["step"], e[key]) for e in history if key in e]
 
 
 COSINE = {"lr_scheduler_type": "cosine", "learning_rate": 0.05, "warmup_steps": 0.2,
           "num_train_epochs": 3}
-PLATEAU = {"lr_scheduler_type": "reduce_lr_on_plateau", "learning_rate": 0.05,
-           "max_steps": 36, "eval_strategy": "steps", "eval_steps": 4,
-           # a coarse threshold, so the plateau logic reduces the LR several times
-           "lr_scheduler_kwargs": {"factor": 0.5, "patience": 0, "threshold": 0.2}}
 
 
 @pytest.mark.parametrize("arguments", [COSINE, PLATEAU], ids=["cosine", "plateau"])
@@ -124,3 +105,31 @@ def test_the_optimizer_follows_an_amended_run(lrcast_client, run_id, tmp_path):
 def test_schedule_passed_explicitly_is_refused():
     with pytest.raises(TypeError, match="TrainingArguments"):
         lrcast.transformers.LRCastCallback("http://127.0.0.1:9", "r", schedule={})
+
+
+@pytest.mark.slow
+def test_every_rank_reports_and_follows_the_decisions(service, run_id, tmp_path):
+    """Two DDP ranks (torchrun, gloo): each reports every evaluation, both train with the same
+    LRs, and those are the run's."""
+    from tests.support import free_port
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    job = Path(__file__).with_name("hf_ddp_job.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("LRCAST_TOKEN", None)
+    done = subprocess.run(
+        [str(torchrun), "--nproc_per_node=2", "--nnodes=1", "--master_addr=127.0.0.1",
+         f"--master_port={free_port()}", str(job), service.url, run_id, str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    histories = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    lrs = [logged(h) for h in histories]
+    assert lrs[0] == lrs[1] and len(lrs[0]) == 36
+    assert len({lr for _, lr in lrs[0]}) >= 3  # decided reductions, applied on both ranks
+    rounds = httpx.get(f"{service.url}/v1/runs/{run_id}/rounds").raise_for_status().json()
+    assert [(r["step"], r["received"], sorted(r["reports"])) for r in rounds["rounds"]] == [
+        (step, 2, ["0", "1"]) for step in range(4, 37, 4)]
+    with lrcast.Client(service.url) as client:
+        run = client.run(run_id)
+        assert [lr for _, lr in lrs[0]] == [run.lr(step - 1) for step, _ in lrs[0]]
