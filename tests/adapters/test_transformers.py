@@ -32,13 +32,14 @@ class Record(transformers.TrainerCallback):
         self.lrs.append(optimizer.param_groups[0]["lr"])
 
 
-def train(tmp_path: Path, callbacks: list[Any], **arguments: Any) -> tuple[Any, Record]:
+def train(tmp_path: Path, callbacks: list[Any], resume: str | None = None,
+          eval_dataset: list = EVAL, **arguments: Any) -> tuple[Any, Record]:
     torch.manual_seed(0)
     record = Record()
-    args = transformers.TrainingArguments(output_dir=str(tmp_path), **COMMON, **arguments)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), **{**COMMON, **arguments})
     trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=TRAIN,
-                                   eval_dataset=EVAL, callbacks=[*callbacks, record])
-    trainer.train()
+                                   eval_dataset=eval_dataset, callbacks=[*callbacks, record])
+    trainer.train(resume_from_checkpoint=resume)
     return trainer, record
 
 
@@ -133,3 +134,19 @@ def test_every_rank_reports_and_follows_the_decisions(service, run_id, tmp_path)
     with lrcast.Client(service.url) as client:
         run = client.run(run_id)
         assert [lr for _, lr in lrs[0]] == [run.lr(step - 1) for step, _ in lrs[0]]
+
+
+def test_a_resumed_training_rewinds_the_run(lrcast_client, run_id, tmp_path):
+    saving = {**PLATEAU, "save_strategy": "steps", "save_steps": 16}
+    _, first = train(tmp_path / "first", [lrcast.transformers.LRCastCallback(lrcast_client,
+                                                                             run_id)], **saving)
+    # the job starts again from its checkpoint at step 16, and evaluates differently this
+    # time: the reports after step 16 are replaced, as the Trainer's own plateau state is
+    checkpoint = str(tmp_path / "first" / "checkpoint-16")
+    other = [{"x": e["x"] / 10, "labels": e["labels"] / 10} for e in EVAL]  # a lower loss
+    _, ours = train(tmp_path / "ours", [lrcast.transformers.LRCastCallback(lrcast_client,
+                                                                           run_id)],
+                    resume=checkpoint, eval_dataset=other, **saving)
+    _, own = train(tmp_path / "own", [], resume=checkpoint, eval_dataset=other, **saving)
+    assert ours.lrs == own.lrs
+    assert ours.lrs != first.lrs[16:]  # other decisions than the first attempt's
