@@ -37,7 +37,7 @@ class LRCastCallback(keras.callbacks.Callback):
         self.monitor = monitor
 
     def _step(self) -> int:
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return int(self.model.optimizer.iterations)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.model.optimizer.learning_rate = self.run.lr(self._step())
@@ -52,5 +52,4 @@ class LRCastCallback(keras.callbacks.Callback):
             step = self._step()
             self.run.report(step, float(logs[self.monitor]))
         # as Keras' ReduceLROnPlateau does, so History records the LR per epoch
-        logs["learning_rate"] = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
