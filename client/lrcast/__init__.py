@@ -1,7 +1,8 @@
 """lrcast: learning-rate schedules as a service (the client library).
 
-Importing lrcast imports neither torch nor the service's dependencies; the PyTorch adapter is
-`lrcast.torch`, imported only when asked for.
+Importing lrcast imports no framework and none of the service's dependencies; the adapters
+(`lrcast.torch`, `lrcast.transformers`, `lrcast.keras`, `lrcast.optax`) are imported only
+when asked for.
 
 >>> import lrcast
 >>> client = lrcast.Client("http://127.0.0.1:8000")  # or LRCAST_URL / LRCAST_TOKEN
@@ -20,13 +21,18 @@ from .errors import LRCastError
 __version__ = "0.1.0"
 
 
+_ADAPTERS = ("torch", "transformers", "keras", "optax")
+
+
 def __getattr__(name: str) -> object:
-    """`lrcast.torch` on first use, so `import lrcast` alone never imports torch."""
-    if name == "torch":
+    """The framework adapters (`lrcast.torch`, `.transformers`, `.keras`, `.optax`) on first
+    use, so `import lrcast` alone imports no framework."""
+    if name in _ADAPTERS:
         import importlib
 
-        return importlib.import_module(".torch", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'lrcast' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncClient",
