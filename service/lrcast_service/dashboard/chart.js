@@ -182,16 +182,17 @@ export function plot(container, options) {
     }
     ctx.restore();
     // labels in CSS pixels, laid out per side (decisions etc. on top, progress at the bottom)
-    const items = visible.filter((m) => m.label).map((m) => ({
-      marker: m, left: u.valToPos(m.x, 'x') + 3, width: textWidth(m.label),
-    })).sort((p, q) => p.left - q.left);
     const plotW = width / devicePixelRatio;
+    // a label starts right of its line, or ends at the plot's right edge
+    const items = visible.filter((m) => m.label).map((m) => {
+      const w = textWidth(m.label);
+      return { marker: m, left: Math.max(0, Math.min(u.valToPos(m.x, 'x') + 3, plotW - w)), width: w };
+    }).sort((p, q) => p.left - q.left);
     const top_ = items.filter((it) => it.marker.kind !== 'progress');
     const bottom = items.filter((it) => it.marker.kind === 'progress');
     placed = [...layoutLabels(top_).map((it) => ({ ...it, side: 'top' })),
       ...layoutLabels(bottom, LABEL_GAP, 3).map((it) => ({ ...it, side: 'bottom' }))]
-      .filter((it) => it.row !== null)
-      .map((it) => ({ ...it, left: Math.min(it.left, plotW - it.width) }));
+      .filter((it) => it.row !== null);
     labels.replaceChildren(...placed.map((it) => {
       const m = it.marker;
       const color = (MARKER_KINDS[m.kind] || {}).color || '#888';
