@@ -127,7 +127,8 @@ def test_decision_labels_never_overlap(service: Any, page: Any) -> None:
     _drag(page, "#lr-chart", 0.0, 0.12)
     page.wait_for_function(f"(n) => ({LABELS_DRAWN})('#lr-chart') > n", arg=shown)
     _assert_no_overlap(page)
-    drawn = page.eval_on_selector_all("#lr-chart .marker.decision", "ms => ms.map(m => +m.dataset.x)")
+    drawn = page.eval_on_selector_all("#lr-chart .marker.decision",
+                                      "ms => ms.map(m => +m.dataset.x)")
     low, high = visible_range(page, "#lr-chart")
     assert set(drawn) <= {s for s in decisions if low <= s <= high}
 

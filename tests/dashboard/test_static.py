@@ -29,7 +29,8 @@ def test_every_module_the_page_imports_is_served(service: Any) -> None:
     with service.client() as http:
         page = http.get("/").text
         linked = re.findall(r'(?:src|href)="dashboard/([\w./-]+)"', page)
-        assert {"app.js", "app.css", "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"} <= set(linked)
+        assert {"app.js", "app.css", "vendor/uPlot.iife.min.js",
+                "vendor/uPlot.min.css"} <= set(linked)
         seen, todo = set(), linked
         while todo:
             name = todo.pop()

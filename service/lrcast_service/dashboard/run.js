@@ -239,7 +239,8 @@ export function renderRun(root, id) {
       run.metric_driven || run.schedule.type === 'LRRangeTest'
         ? api(runPath(id, '/rounds')).then((r) => r.rounds || []).catch(() => null) : Promise.resolve(null),
       run.schedule.type === 'LRRangeTest' ? api(runPath(id, '/suggestion')).catch(() => null) : Promise.resolve(null),
-      top === null ? null : lrsUpTo(id, top, top + 1, 1).then((r) => (r.lr.length ? r.lr[0] : null)).catch(() => null),
+      top === null ? null : lrsUpTo(id, top, top + 1, 1)
+        .then((r) => (r.lr.length ? r.lr[0] : (r.cut && r.cut.code === 'round_pending' ? `waits for the round at step ${r.cut.step}` : null))).catch(() => null),
       loadEventPage().catch(() => null),
     ]);
     if (!alive) return;
