@@ -302,3 +302,34 @@ def test_docs_and_redoc_work_offline(service: Any, page: Any) -> None:
                         ).count() == 1
     assert page.locator("[data-section-id^='operation/']").count() >= 10
     screenshot(page, "docs-redoc")
+
+
+def test_chart_helpers_as_shipped(service: Any, page: Any) -> None:
+    """The label layout, zoom arithmetic, CSV writer, rank grouping and default range, run
+    in the browser from the served modules."""
+    page.goto(service.url + "/")
+    result = page.evaluate("""async () => {
+      const c = await import('/dashboard/chart.js');
+      const m = await import('/dashboard/model.js');
+      const z = await import('/dashboard/horizon.js');
+      const step = { type: 'StepLR', lr: 0.1, step_size: 100 };
+      return {
+        rows: c.layoutLabels([{ left: 0, width: 50 }, { left: 30, width: 50 },
+          { left: 52, width: 10 }, { left: 100, width: 5 }], 6, 2).map((i) => i.row),
+        zoom: c.zoomRange([0, 100], 0.5, 80),
+        csv: c.toCSV(['step', 'a "b"'], [[0, 1, 2], [0.1, null, 3e-7]], 1, 2),
+        ranks: m.rankRanges([0, 1, 2, 3, 7, 9, 10]),
+        plain: z.runHorizon({ schedule: step, metadata: {}, timeline: [{ from_step: 0 }] }),
+        amended: z.runHorizon({ schedule: step, metadata: { total_steps: 300 },
+          timeline: [{ from_step: 0 }, { from_step: 700, origin: 0, schedule: step }] }),
+        rewound: z.runHorizon({ schedule: step, metadata: {}, progress: [{ rank: 0, step: 900 }] },
+          [{ kind: 'rewind', data: { to_step: 1200 } }]),
+      };
+    }""")
+    assert result["rows"] == [0, 1, None, 0]  # the third fits in neither of the two rows
+    assert result["zoom"] == [40, 90]
+    assert result["csv"] == 'step,"a ""b"""\n1,\n2,3e-7\n'
+    assert result["ranks"] == "r0–3,r7,r9–10"
+    assert result["plain"] == 400  # StepLR's own length: four decays
+    assert result["amended"] == 770  # the amendment at 700, with room after it
+    assert result["rewound"] == 1320
