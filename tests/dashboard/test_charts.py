@@ -171,6 +171,11 @@ def test_zoom_and_pan_change_the_visible_range(service: Any, page: Any) -> None:
     page.mouse.wheel(0, 200)  # wheel down zooms out
     low5, high5 = visible_range(page, "#lr-chart")
     assert high5 - low5 > high4 - low4
+    page.evaluate("() => { window.drawn = document.querySelector('#lr-chart')._chart; }")
+    with service.client() as http:  # a rank moves on: the live refresh redraws, same zoom
+        assert http.get("/v1/runs/zoomed/lr", params={"step": 1800, "rank": 0}).is_success
+    page.wait_for_function("() => document.querySelector('#lr-chart')._chart !== window.drawn")
+    assert visible_range(page, "#lr-chart") == (low5, high5)
     screenshot(page, "run-zoomed")
 
     page.click("#lr-chart [data-action=reset]")
