@@ -7,8 +7,9 @@ installed from the npm registry at the versions `package-lock.json` pins, then c
 no npm and no CDN. Which file goes where is the ``vendor`` table of `package.json`;
 ``tests/dashboard/test_vendor.py`` checks the copies still equal the npm files.
 
-    python3 scripts/vendor_assets.py            # npm ci, then copy
-    python3 scripts/vendor_assets.py --no-install   # copy from an existing node_modules
+    python3 scripts/vendor_assets.py                 # npm ci, then copy
+    python3 scripts/vendor_assets.py --no-install    # copy from an existing node_modules
+    python3 scripts/vendor_assets.py --install-only  # npm ci only (CI, to check the copies)
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def copy_assets() -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-install", action="store_true",
-                        help="skip `npm ci` and copy from the node_modules already there")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-install", action="store_true",
+                      help="skip `npm ci` and copy from the node_modules already there")
+    mode.add_argument("--install-only", action="store_true",
+                      help="run `npm ci` and copy nothing (to compare the copies with npm's)")
     args = parser.parse_args()
     if not args.no_install:
         subprocess.run(NPM_CI, cwd=ROOT, check=True)
+    if args.install_only:
+        return
     for path in copy_assets():
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size:>9} bytes")
 

@@ -178,6 +178,9 @@ def test_zoom_and_pan_change_the_visible_range(service: Any, page: Any) -> None:
     assert visible_range(page, "#lr-chart") == (low5, high5)
     screenshot(page, "run-zoomed")
 
+    page.dblclick("#lr-chart .u-over")
+    assert visible_range(page, "#lr-chart") == (0, 3999)
+    page.click("#lr-chart [data-action=zoom-in]")
     page.click("#lr-chart [data-action=reset]")
     assert visible_range(page, "#lr-chart") == (0, 3999)
 

@@ -214,7 +214,8 @@ export function plot(container, options) {
   const u = new window.uPlot({
     width, height, series: useries, bands,
     scales: {
-      // uPlot ranges x to the data's ends; the whole range may be wider (a cut curve, markers)
+      // uPlot ranges x to the data's ends (at first, and on its double-click reset); the
+      // whole range may be wider (a cut curve, markers past the last point)
       x: { time: false, distr: logX ? 3 : 1, range: (self, min, max) => (min === null || (min === dataEnds[0] && max === dataEnds[1]) ? fullRange() : [min, max]) },
       y: { distr: logY ? 3 : 1 },
     },
@@ -251,7 +252,6 @@ export function plot(container, options) {
     window.addEventListener('mousemove', move);
     window.addEventListener('mouseup', up);
   }, true);
-  u.over.addEventListener('dblclick', (event) => { event.stopPropagation(); chart.reset(); }, true);
 
   function legendItems() {
     const kinds = [...new Set([...legendKinds, ...markers.map((m) => m.kind)])].filter((k) => MARKER_KINDS[k]);
