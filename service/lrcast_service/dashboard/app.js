@@ -1,5 +1,7 @@
-// lrcast dashboard: a hash router over three pages (runs, run, playground). No build step.
+// lrcast dashboard: a hash router over four pages (runs, run, compare, playground). No build step;
+// the chart library, uPlot, is a global from vendor/uPlot.iife.min.js (see index.html).
 import { forgetToken, showAuthState } from './api.js';
+import { renderCompare } from './compare.js';
 import { renderPlayground } from './playground.js';
 import { renderRun } from './run.js';
 import { renderRuns } from './runs.js';
@@ -16,6 +18,7 @@ function route() {
   const run = path.match(/^\/runs\/(.+)$/);
   try {
     if (run) cleanup = renderRun(root, decodeURIComponent(run[1]));
+    else if (path === '/compare') { page = 'compare'; cleanup = renderCompare(root); }
     else if (path === '/playground') { page = 'playground'; cleanup = renderPlayground(root); }
     else if (path === '/runs' || path === '/') cleanup = renderRuns(root);
     else { page = ''; fill(root, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/runs' }, 'Back to the runs'))); }

@@ -1,205 +1,315 @@
-// A small SVG line chart: linear or log axes, several series, spread bands, vertical markers,
-// a progress line and a hover read-out. No dependencies.
-const NS = 'http://www.w3.org/2000/svg';
+// Charts on uPlot (vendor/uPlot.iife.min.js, copied from npm by scripts/vendor_assets.py),
+// plus what the pages need around it: vertical markers whose labels never overlap, zoom (drag
+// a range, mouse wheel, buttons) and pan (shift-drag, buttons), a legend of the marker kinds,
+// CSV and PNG export of what is shown.
+import { h } from './util.js';
 
-function s(tag, attrs = {}, text) {
-  const node = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) node.setAttribute(k, v);
-  if (text !== undefined) node.textContent = text;
-  return node;
+/** How each kind of marker is drawn and named in the legend. */
+export const MARKER_KINDS = {
+  decision: { color: '#c92a2a', dash: [4, 3], name: 'plateau decision' },
+  amendment: { color: '#862e9c', dash: [7, 3], name: 'amendment' },
+  rewind: { color: '#e67700', dash: [2, 2], name: 'rewind' },
+  progress: { color: '#2b8a3e', dash: [], name: 'rank progress' },
+  suggestion: { color: '#2b8a3e', dash: [4, 3], name: 'suggested LR' },
+};
+
+const LABEL_FONT = '11px system-ui, sans-serif';
+const LABEL_ROW = 14;
+const LABEL_GAP = 6;
+const MAX_LABEL_ROWS = 8;
+const ZOOM_STEP = 0.6;
+
+let measurer = null;
+function textWidth(text) {
+  measurer = measurer || document.createElement('canvas').getContext('2d');
+  measurer.font = LABEL_FONT;
+  return Math.ceil(measurer.measureText(text).width) + 6;
 }
 
-/** Round-number ticks covering [lo, hi] on a linear axis. */
-export function linearTicks(lo, hi, count = 6) {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw) || 10 * mag;
-  const ticks = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
-  return ticks;
+/**
+ * Rows for marker labels so that none overlaps another: items `{left, width}` sorted by
+ * `left` each get the first row whose last label ends `gap` before them (a new row when none
+ * does, up to `maxRows`; past that the label is dropped, `row: null`, its line stays).
+ */
+export function layoutLabels(items, gap = LABEL_GAP, maxRows = MAX_LABEL_ROWS) {
+  const ends = [];
+  return items.map((item) => {
+    let row = ends.findIndex((end) => end + gap <= item.left);
+    if (row < 0 && ends.length < maxRows) { row = ends.length; ends.push(-Infinity); }
+    if (row < 0) return { ...item, row: null };
+    ends[row] = item.left + item.width;
+    return { ...item, row };
+  });
 }
 
-/** Powers of ten (with 2 and 5 when the range spans few decades) within [lo, hi] (lo > 0). */
-export function logTicks(lo, hi) {
-  const a = Math.floor(Math.log10(lo));
-  const b = Math.ceil(Math.log10(hi));
-  const mult = b - a <= 2 ? [1, 2, 5] : [1];
-  const ticks = [];
-  for (let e = a; e <= b; e++) {
-    for (const m of mult) {
-      const t = m * 10 ** e;
-      if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push(Number(t.toPrecision(12)));
-    }
+/** The x scale's visible [min, max] after a zoom by `factor` (<1 zooms in) around `at`. */
+export function zoomRange([min, max], factor, at = (min + max) / 2) {
+  return [at - (at - min) * factor, at + (max - at) * factor];
+}
+
+/** CSV text of aligned columns: the header, then one line per x within [lo, hi]. */
+export function toCSV(names, columns, lo = -Infinity, hi = Infinity) {
+  const lines = [names.map(csvCell).join(',')];
+  const [xs, ...ys] = columns;
+  for (let i = 0; i < xs.length; i++) {
+    if (xs[i] < lo || xs[i] > hi) continue;
+    lines.push([xs[i], ...ys.map((col) => col[i])].map(csvCell).join(','));
   }
-  return ticks.length ? ticks : [lo, hi];
+  return lines.join('\n') + '\n';
+}
+
+function csvCell(v) {
+  if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Save `blob` as a file named `name` (the browser's download). */
+export function download(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 function tickLabel(v) {
+  if (v === null || v === undefined) return '';
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a < 1e-3 || a >= 1e5) return Number(v.toPrecision(6)).toExponential().replace('e+', 'e');
   return String(Number(v.toPrecision(6)));
 }
 
-function scale(lo, hi, a, b, log) {
-  if (log) {
-    const l0 = Math.log10(lo), l1 = Math.log10(hi);
-    const span = l1 - l0 || 1;
-    return (v) => a + ((Math.log10(v) - l0) / span) * (b - a);
-  }
-  const span = hi - lo || 1;
-  return (v) => a + ((v - lo) / span) * (b - a);
-}
-
-function extent(values, log) {
-  let lo = Infinity, hi = -Infinity;
-  for (const v of values) {
-    if (!Number.isFinite(v) || (log && v <= 0)) continue;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  if (lo === Infinity) return log ? [1e-4, 1] : [0, 1];
-  if (lo === hi) return log ? [lo / 2, hi * 2] : [lo - (Math.abs(lo) || 1) * 0.1, hi + (Math.abs(hi) || 1) * 0.1];
-  return [lo, hi];
-}
-
 /**
- * Draw a chart into `container` (its contents are replaced).
+ * Draw a chart into `container` (replacing what was there); returns its controller.
  *
- * options: {series: [{name, color, points: [[x, y]...], band: [[x, lo, hi]...], className}],
- *   logX, logY, xLabel, yLabel, markers: [{x, color, label}], progress: x|null, height,
- *   yFrom0: bool, formatX, formatY}
- * Returns the <svg> element. Paths carry `data-points` (how many points they draw).
+ * options: {x: [...], series: [{name, color, values: [...] (aligned with x, null for none),
+ *   dots, line (default true), dashed, band: {lo: [...], hi: [...]}}], logX, logY, xLabel,
+ *   yLabel, height, xRange: [min, max] (the full range; default the data's), markers: [{x,
+ *   kind, label, title}], legendKinds: [kind...] (marker kinds listed even when absent),
+ *   toolbar: bool (zoom, pan and export buttons), name (export file names)}
+ * The container carries data-series, data-points, data-x-min and data-x-max for tests and
+ * scripts; a zoom survives a redraw of the same container until reset.
  */
-export function lineChart(container, options) {
-  const { series = [], logX = false, logY = false, markers = [], progress = null } = options;
-  const width = options.width || Math.max(320, Math.round(container.clientWidth || 800));
-  const height = options.height || 300;
-  const m = { left: 62, right: 16, top: 14, bottom: 38 };
-  const xs = [], ys = [];
-  for (const ser of series) {
-    for (const [x, y] of ser.points || []) { xs.push(x); ys.push(y); }
-    for (const [x, lo, hi] of ser.band || []) { xs.push(x); ys.push(lo, hi); }
-  }
-  for (const mk of markers) xs.push(mk.x);
-  if (progress !== null && progress !== undefined) xs.push(progress);
-  let [x0, x1] = options.xDomain || extent(xs, logX);
-  let [y0, y1] = extent(ys, logY);
-  if (options.yFrom0 && !logY && y0 > 0) y0 = 0;
-  if (!logY) { const pad = (y1 - y0) * 0.05; y1 += pad; if (!options.yFrom0 || y0 < 0) y0 -= pad; }
-  const X = scale(x0, x1, m.left, width - m.right, logX);
-  const Y = scale(y0, y1, height - m.bottom, m.top, logY);
-  const fx = options.formatX || tickLabel;
-  const fy = options.formatY || tickLabel;
+export function plot(container, options) {
+  const {
+    x = [], series = [], logX = false, logY = false, markers = [], height = 300,
+    toolbar = false, legendKinds = [], name = 'chart',
+  } = options;
+  const previous = container._chart;
+  const kept = previous && previous.zoomed ? previous.range() : null;
+  if (previous) previous.destroy();
 
-  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': options.title || 'chart' });
-  const grid = s('g', { class: 'grid' });
-  const axis = s('g', { class: 'axis' });
-  for (const t of (logY ? logTicks(y0, y1) : linearTicks(y0, y1, 5))) {
-    const y = Y(t);
-    grid.append(s('line', { x1: m.left, x2: width - m.right, y1: y, y2: y }));
-    axis.append(s('text', { x: m.left - 6, y: y + 4, 'text-anchor': 'end' }, fy(t)));
-  }
-  for (const t of (logX ? logTicks(x0, x1) : linearTicks(x0, x1, Math.max(3, Math.floor(width / 110))))) {
-    const x = X(t);
-    grid.append(s('line', { x1: x, x2: x, y1: m.top, y2: height - m.bottom }));
-    axis.append(s('text', { x, y: height - m.bottom + 15, 'text-anchor': 'middle' }, fx(t)));
-  }
-  axis.append(s('line', { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom }));
-  axis.append(s('line', { x1: m.left, x2: m.left, y1: m.top, y2: height - m.bottom }));
-  if (options.xLabel) axis.append(s('text', { x: (m.left + width - m.right) / 2, y: height - 4, 'text-anchor': 'middle' }, options.xLabel));
-  if (options.yLabel) axis.append(s('text', { x: 12, y: m.top + (height - m.top - m.bottom) / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${m.top + (height - m.top - m.bottom) / 2})` }, options.yLabel));
-  svg.append(grid, axis);
-
-  const ok = (x, y) => Number.isFinite(x) && Number.isFinite(y) && (!logX || x > 0) && (!logY || y > 0);
+  const clean = (v) => (v === null || v === undefined || !Number.isFinite(v) || (logY && v <= 0) ? null : v);
+  const xs = logX ? x.map((v) => (v > 0 ? v : null)) : x;
+  const data = [xs];
+  const names = [options.xLabel || 'x'];
+  const useries = [{ label: options.xLabel || 'x', value: (u, v) => tickLabel(v) }];
+  const bands = [];
   for (const ser of series) {
-    if (ser.band && ser.band.length) {
-      const pts = ser.band.filter(([x, lo, hi]) => ok(x, lo) && ok(x, hi));
-      if (pts.length) {
-        const top = pts.map(([x, , hi]) => `${X(x).toFixed(1)},${Y(hi).toFixed(1)}`);
-        const bottom = pts.slice().reverse().map(([x, lo]) => `${X(x).toFixed(1)},${Y(lo).toFixed(1)}`);
-        svg.append(s('polygon', { class: 'band', fill: ser.color, points: top.concat(bottom).join(' ') }));
+    if (ser.band) {
+      const hi = data.push(ser.band.hi.map(clean)) - 1;
+      const lo = data.push(ser.band.lo.map(clean)) - 1;
+      names.push(`${ser.name} (highest)`, `${ser.name} (lowest)`);
+      for (const label of ['highest', 'lowest']) {
+        useries.push({ label: `${label} rank`, stroke: `${ser.color}55`, width: 1, value: (u, v) => tickLabel(v) });
       }
+      bands.push({ series: [hi, lo], fill: `${ser.color}22` });
     }
-    let d = '', n = 0, pen = false;
-    for (const [x, y] of ser.points || []) {
-      if (!ok(x, y)) { pen = false; continue; }
-      d += `${pen ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`;
-      pen = true;
-      n++;
-    }
-    if (ser.dots) {
-      const g = s('g', { class: `dots ${ser.className || ''}` });
-      for (const [x, y] of ser.points || []) if (ok(x, y)) g.append(s('circle', { cx: X(x).toFixed(1), cy: Y(y).toFixed(1), r: 2.5, fill: ser.color }));
-      svg.append(g);
-    }
-    svg.append(s('path', { class: `curve ${ser.className || ''}`, d, stroke: ser.color, 'data-points': n, 'stroke-dasharray': ser.dashed ? '5 4' : undefined }));
-  }
-
-  const top = m.top;
-  for (const mk of markers) {
-    if (!Number.isFinite(mk.x) || (logX && mk.x <= 0)) continue;
-    const x = X(mk.x);
-    const g = s('g', { class: `marker ${mk.kind || ''}` });
-    g.append(s('line', { x1: x, x2: x, y1: top, y2: height - m.bottom, stroke: mk.color || '#888' }));
-    if (mk.label) g.append(s('text', { x: x + 3, y: top + 9 + (mk.row || 0) * 11, fill: mk.color || '#888' }, mk.label));
-    g.append(s('title', {}, mk.title || mk.label || ''));
-    svg.append(g);
-  }
-  if (progress !== null && progress !== undefined && Number.isFinite(progress)) {
-    const x = X(progress);
-    const g = s('g', { class: 'progress' });
-    g.append(s('line', { x1: x, x2: x, y1: top, y2: height - m.bottom }));
-    g.append(s('text', { x: x - 3, y: height - m.bottom - 4, 'text-anchor': 'end', fill: '#2b8a3e' }, `step ${progress}`));
-    svg.append(g);
-  }
-
-  // Hover read-out: the nearest point of the first series with points.
-  const main = series.find((ser) => (ser.points || []).length);
-  const tip = document.createElement('div');
-  tip.className = 'tip';
-  tip.hidden = true;
-  const hover = s('g', { class: 'hover' });
-  hover.style.display = 'none';
-  const dot = s('circle', { r: 4, stroke: main ? main.color : '#000' });
-  hover.append(dot);
-  svg.append(hover);
-  if (main) {
-    const pts = main.points.filter(([x, y]) => ok(x, y));
-    const px = pts.map(([x]) => X(x));
-    svg.addEventListener('mousemove', (event) => {
-      const rect = svg.getBoundingClientRect();
-      const sx = ((event.clientX - rect.left) / rect.width) * width;
-      let lo = 0, hi = px.length - 1;
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (px[mid] < sx) lo = mid + 1; else hi = mid; }
-      if (lo > 0 && Math.abs(px[lo - 1] - sx) < Math.abs(px[lo] - sx)) lo -= 1;
-      const p = pts[lo];
-      if (!p) return;
-      dot.setAttribute('cx', X(p[0])); dot.setAttribute('cy', Y(p[1]));
-      hover.style.display = '';
-      tip.hidden = false;
-      tip.textContent = `${options.xLabel || 'x'} ${fx(p[0])}: ${fy(p[1])}`;
-      const left = (X(p[0]) / width) * rect.width;
-      tip.style.left = `${Math.min(left + 10, rect.width - 160)}px`;
-      tip.style.top = `${(Y(p[1]) / height) * rect.height - 28}px`;
+    data.push(ser.values.map(clean));
+    names.push(ser.name);
+    useries.push({
+      label: ser.name, stroke: ser.color, width: 1.8, dash: ser.dashed ? [5, 4] : undefined,
+      spanGaps: false, value: (u, v) => tickLabel(v),
+      points: ser.dots ? { show: true, size: 5, fill: ser.color } : { show: false },
+      ...(ser.line === false ? { paths: () => null } : {}),
     });
-    svg.addEventListener('mouseleave', () => { hover.style.display = 'none'; tip.hidden = true; });
   }
 
+  const finiteXs = xs.filter((v) => v !== null && Number.isFinite(v));
+  const dataEnds = finiteXs.length ? [finiteXs[0], finiteXs[finiteXs.length - 1]] : [null, null];
+  const fullRange = () => {
+    if (options.xRange) return options.xRange.slice();
+    const [lo, hi] = dataEnds;
+    if (lo === null) return [0, 1];
+    return lo === hi ? [lo - 1, hi + 1] : [lo, hi];
+  };
+
+  const wrap = h('div', { class: 'uchart' });
+  const labels = h('div', { class: 'marker-labels' });
+  const bar = toolbar ? h('div', { class: 'chart-toolbar' }) : null;
+  const legend = h('div', { class: 'marker-legend' });
   container.classList.add('chart');
-  container.replaceChildren(svg, tip);
-  if (options.legend !== false && series.length > 1) {
-    const legend = document.createElement('div');
-    legend.className = 'legend';
-    for (const ser of series) {
-      const item = document.createElement('span');
-      const sw = document.createElement('i');
-      sw.style.background = ser.color;
-      item.append(sw, ser.name || '');
-      legend.append(item);
+  container.replaceChildren(...[bar, wrap, legend].filter(Boolean));
+
+  let placed = [];
+  const chart = {
+    zoomed: false,
+    range: () => [u.scales.x.min, u.scales.x.max],
+    setRange(min, max) {
+      const [a, b] = fullRange();
+      const span = max - min;
+      // never wider than the whole range; a pan stops at its ends
+      if (span >= b - a) { [min, max] = [a, b]; } else if (min < a) { [min, max] = [a, a + span]; } else if (max > b) { [min, max] = [b - span, b]; }
+      u.setScale('x', { min, max });
+    },
+    reset() { const [a, b] = fullRange(); u.setScale('x', { min: a, max: b }); },
+    zoom(factor, at) { chart.setRange(...zoomRange(chart.range(), factor, at)); },
+    pan(fraction) { const [a, b] = chart.range(); const d = (b - a) * fraction; chart.setRange(a + d, b + d); },
+    /** What is shown, as CSV: the points inside the visible x range, every series. */
+    csv() { const [a, b] = chart.range(); return toCSV(names, data, a, b); },
+    /** What is shown, as a PNG Blob: the plot, its marker labels, the legend. */
+    png: () => renderPNG(u, placed, legendItems()),
+    destroy() { u.destroy(); container._chart = null; },
+    get uplot() { return u; },
+  };
+
+  function drawMarkers(u) {
+    const { ctx } = u;
+    const { left, top, width, height: ht } = u.bbox;
+    const [a, b] = [u.scales.x.min, u.scales.x.max];
+    const visible = markers.filter((m) => Number.isFinite(m.x) && m.x >= a && m.x <= b && (!logX || m.x > 0));
+    ctx.save();
+    for (const m of visible) {
+      const style = MARKER_KINDS[m.kind] || { color: '#888', dash: [] };
+      const px = Math.round(u.valToPos(m.x, 'x', true)) + 0.5;
+      ctx.strokeStyle = style.color;
+      ctx.lineWidth = (m.kind === 'progress' ? 2 : 1.2) * devicePixelRatio;
+      ctx.setLineDash(style.dash.map((d) => d * devicePixelRatio));
+      ctx.beginPath(); ctx.moveTo(px, top); ctx.lineTo(px, top + ht); ctx.stroke();
     }
-    container.append(legend);
+    ctx.restore();
+    // labels in CSS pixels, laid out per side (decisions etc. on top, progress at the bottom)
+    const plotW = width / devicePixelRatio;
+    // a label starts right of its line, or ends at the plot's right edge
+    const items = visible.filter((m) => m.label).map((m) => {
+      const w = textWidth(m.label);
+      return { marker: m, left: Math.max(0, Math.min(u.valToPos(m.x, 'x') + 3, plotW - w)), width: w };
+    }).sort((p, q) => p.left - q.left);
+    const top_ = items.filter((it) => it.marker.kind !== 'progress');
+    const bottom = items.filter((it) => it.marker.kind === 'progress');
+    placed = [...layoutLabels(top_).map((it) => ({ ...it, side: 'top' })),
+      ...layoutLabels(bottom, LABEL_GAP, 3).map((it) => ({ ...it, side: 'bottom' }))]
+      .filter((it) => it.row !== null);
+    labels.replaceChildren(...placed.map((it) => {
+      const m = it.marker;
+      const color = (MARKER_KINDS[m.kind] || {}).color || '#888';
+      const style = `left:${it.left}px;color:${color};` + (it.side === 'top'
+        ? `top:${2 + it.row * LABEL_ROW}px` : `bottom:${2 + it.row * LABEL_ROW}px`);
+      return h('span', { class: `marker ${m.kind || ''}`, 'data-x': m.x, title: m.title || m.label, style }, m.label);
+    }));
+    labels.dataset.hidden = String(items.length - placed.length);
   }
-  return svg;
+
+  function publish(u) {
+    const [a, b] = fullRange();
+    chart.zoomed = u.scales.x.min !== a || u.scales.x.max !== b;
+    container.dataset.xMin = String(u.scales.x.min);
+    container.dataset.xMax = String(u.scales.x.max);
+  }
+
+  const width = Math.max(320, Math.round(container.clientWidth || 800));
+  const u = new window.uPlot({
+    width, height, series: useries, bands,
+    scales: {
+      // uPlot ranges x to the data's ends (at first, and on its double-click reset); the
+      // whole range may be wider (a cut curve, markers past the last point)
+      x: { time: false, distr: logX ? 3 : 1, range: (self, min, max) => (min === null || (min === dataEnds[0] && max === dataEnds[1]) ? fullRange() : [min, max]) },
+      y: { distr: logY ? 3 : 1 },
+    },
+    axes: [
+      { label: options.xLabel, values: (self, ticks) => ticks.map(tickLabel) },
+      { label: options.yLabel, size: 64, values: (self, ticks) => ticks.map(tickLabel) },
+    ],
+    cursor: { drag: { x: true, y: false, setScale: true } },
+    legend: { live: true },
+    hooks: {
+      draw: [drawMarkers],
+      setScale: [publish],
+    },
+  }, data, wrap);
+  u.over.append(labels);
+  container._chart = chart;
+  container.dataset.series = String(series.length);
+  container.dataset.points = String(series.length ? data[data.length - 1].filter((v) => v !== null).length : 0);
+
+  // wheel zooms around the cursor; shift-drag (or the middle button) pans
+  u.over.addEventListener('wheel', (event) => {
+    event.preventDefault();
+    chart.zoom(event.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, u.posToVal(event.offsetX, 'x'));
+  }, { passive: false });
+  wrap.addEventListener('mousedown', (event) => {
+    if (!(event.shiftKey || event.button === 1)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const start = event.clientX;
+    const [a, b] = chart.range();
+    const perPx = (b - a) / (u.bbox.width / devicePixelRatio);
+    const move = (e) => { chart.setRange(a - (e.clientX - start) * perPx, b - (e.clientX - start) * perPx); };
+    const up = () => { window.removeEventListener('mousemove', move); window.removeEventListener('mouseup', up); };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  }, true);
+
+  function legendItems() {
+    const kinds = [...new Set([...legendKinds, ...markers.map((m) => m.kind)])].filter((k) => MARKER_KINDS[k]);
+    return [
+      ...series.map((ser) => ({ name: ser.name, color: ser.color, dash: ser.dashed ? [5, 4] : [] })),
+      ...kinds.map((k) => ({ kind: k, name: MARKER_KINDS[k].name, color: MARKER_KINDS[k].color, dash: MARKER_KINDS[k].dash, vertical: true })),
+    ];
+  }
+  legend.replaceChildren(...legendItems().filter((it) => it.kind).map((it) => h('span', { class: 'legend-item', 'data-kind': it.kind },
+    h('i', { class: 'swatch vertical', style: `border-left: 2px ${it.dash.length ? 'dashed' : 'solid'} ${it.color}` }), it.name)));
+
+  if (bar) {
+    const button = (id, text, title, onclick) => h('button', { type: 'button', class: 'small', 'data-action': id, title, onclick }, text);
+    bar.append(
+      button('zoom-in', '+', 'zoom in (or the mouse wheel; drag across the chart to zoom to a range)', () => chart.zoom(ZOOM_STEP)),
+      button('zoom-out', '−', 'zoom out', () => chart.zoom(1 / ZOOM_STEP)),
+      button('pan-left', '←', 'pan left (or shift-drag)', () => chart.pan(-0.25)),
+      button('pan-right', '→', 'pan right (or shift-drag)', () => chart.pan(0.25)),
+      button('reset', 'whole range', 'show the whole range (or double-click the chart)', () => chart.reset()),
+      h('span', { class: 'spacer' }),
+      button('csv', 'CSV', 'download the points shown as CSV', () => download(`${name}.csv`, new Blob([chart.csv()], { type: 'text/csv' }))),
+      button('png', 'PNG', 'download the chart as a PNG image', async () => download(`${name}.png`, await chart.png())));
+  }
+  if (kept) chart.setRange(...kept);
+  return chart;
+}
+
+/** The plot canvas with its marker labels and a legend underneath, as a PNG Blob. */
+function renderPNG(u, placed, legend) {
+  const dpr = devicePixelRatio;
+  const src = u.ctx.canvas;
+  const legendH = Math.ceil(legend.length / 4) * 18 * dpr + 10 * dpr;
+  const out = document.createElement('canvas');
+  out.width = src.width;
+  out.height = src.height + legendH;
+  const ctx = out.getContext('2d');
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(src, 0, 0);
+  ctx.font = LABEL_FONT.replace('11px', `${11 * dpr}px`);
+  ctx.textBaseline = 'top';
+  const { left, top, height } = u.bbox;
+  for (const it of placed) {
+    ctx.fillStyle = (MARKER_KINDS[it.marker.kind] || {}).color || '#888';
+    const y = it.side === 'top' ? top + (2 + it.row * LABEL_ROW) * dpr : top + height - (2 + (it.row + 1) * LABEL_ROW) * dpr;
+    ctx.fillText(it.marker.label, left + it.left * dpr, y);
+  }
+  legend.forEach((it, i) => {
+    const x = (10 + (i % 4) * 200) * dpr;
+    const y = src.height + (6 + Math.floor(i / 4) * 18) * dpr;
+    ctx.strokeStyle = it.color;
+    ctx.lineWidth = 2 * dpr;
+    ctx.setLineDash(it.dash.map((d) => d * dpr));
+    ctx.beginPath();
+    if (it.vertical) { ctx.moveTo(x + 7 * dpr, y); ctx.lineTo(x + 7 * dpr, y + 12 * dpr); } else { ctx.moveTo(x, y + 6 * dpr); ctx.lineTo(x + 16 * dpr, y + 6 * dpr); }
+    ctx.stroke();
+    ctx.fillStyle = '#1d2330';
+    ctx.fillText(it.name, x + 22 * dpr, y);
+  });
+  return new Promise((resolve) => out.toBlob(resolve, 'image/png'));
 }

@@ -50,9 +50,25 @@ export function scheduleLength(spec) {
   }
 }
 
-/** Steps to draw for a run: the recorded total, the spec's length, past the furthest rank. */
-export function runHorizon(schedule, metadata, furthestStep) {
-  const recorded = metadata && num(metadata.total_steps);
-  const base = recorded ?? scheduleLength(schedule) ?? 1000;
-  return Math.max(Math.ceil(base), (furthestStep ?? -1) + 1, 2);
+/**
+ * Steps to draw for a run by default: the whole schedule (the recorded total or the spec's
+ * length), every amended segment to its own end, every amendment, rewind and decision with
+ * room after it, and past the furthest rank; so nothing the run did is off the chart.
+ */
+export function runHorizon(run, events = []) {
+  const recorded = run.metadata && num(run.metadata.total_steps);
+  const ends = [recorded ?? scheduleLength(run.schedule) ?? 1000];
+  const withRoom = (step) => step + Math.max(50, Math.round(step * 0.1));
+  for (const seg of (run.timeline || []).slice(1)) {
+    const length = scheduleLength(seg.schedule);
+    if (length !== null) ends.push((num(seg.origin) ?? seg.from_step) + length);
+    ends.push(withRoom(seg.from_step));
+  }
+  for (const e of events) {
+    const d = e.data || {};
+    const step = num(d.from_step ?? d.to_step ?? (e.kind === 'decision' ? d.step : null));
+    if (step !== null && e.kind !== 'created') ends.push(withRoom(step));
+  }
+  for (const p of run.progress || []) ends.push(p.step + 1);
+  return Math.max(2, ...ends.map(Math.ceil));
 }

@@ -13,6 +13,28 @@ export function furthestStep(run) {
   return steps.length ? Math.max(...steps) : null;
 }
 
+/** One chart marker per step some rank is at ("r0–3" when ranks 0 to 3 are all there). */
+export function progressMarkers(run) {
+  const byStep = new Map();
+  for (const p of run.progress || []) byStep.set(p.step, [...(byStep.get(p.step) || []), p.rank]);
+  return [...byStep.entries()].map(([step, ranks]) => {
+    const names = rankRanges(ranks.sort((a, b) => a - b));
+    return { x: step, kind: 'progress', label: `${names} @${step}`, title: `${ranks.length} rank(s) at step ${step}: ${names}` };
+  });
+}
+
+/** "r0–3,r7" for ranks [0, 1, 2, 3, 7] (sorted). */
+export function rankRanges(ranks) {
+  const parts = [];
+  for (let i = 0; i < ranks.length;) {
+    let j = i;
+    while (j + 1 < ranks.length && ranks[j + 1] === ranks[j] + 1) j++;
+    parts.push(j > i ? `r${ranks[i]}–${ranks[j]}` : `r${ranks[i]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
 /** Ranks considered stale: missing from a pending round the others reported to, lagging far
  * behind the furthest rank, or silent for a minute when the service says when it last heard. */
 export function staleRanks(run) {

@@ -1,6 +1,6 @@
 // Playground: edit a spec, see its curve from POST /v1/preview as you type, create a run.
 import { ApiError, request } from './api.js';
-import { lineChart } from './chart.js';
+import { plot } from './chart.js';
 import { lineOf, parseWithSpans, spanOf } from './jsonpos.js';
 import { debounce, fill, fmt, h } from './util.js';
 
@@ -166,24 +166,24 @@ export function renderPlayground(root) {
   function draw() {
     if (!lastPreview) return;
     const { data, reports, spec } = lastPreview;
-    const points = data.steps.map((s, i) => [s, data.lr[i]]);
-    const series = [{ name: 'lr (group 0)', color: '#2962ff', points, className: 'lr-curve' }];
+    const series = [{ name: 'lr (group 0)', color: '#2962ff', values: data.lr }];
     const groups = data.lrs && data.lrs[0] ? data.lrs[0].length : 1;
     const palette = ['#e8590c', '#2b8a3e', '#862e9c', '#c92a2a'];
     for (let g = 1; g < groups && g <= palette.length; g++) {
-      series.push({ name: `group ${g}`, color: palette[g - 1], points: data.steps.map((s, i) => [s, data.lrs[i][g]]) });
+      series.push({ name: `group ${g}`, color: palette[g - 1], values: data.lrs.map((row) => row[g]) });
     }
     const decisions = [];
-    for (let i = 1; i < points.length; i++) if (spec.type && /plateau/i.test(spec.type) && points[i][1] !== points[i - 1][1]) decisions.push(points[i][0]);
-    lineChart(chartBox, {
-      series, logY: logScale, xLabel: 'step', yLabel: 'lr', height: 320,
-      markers: decisions.map((x) => ({ x, color: '#c92a2a', label: 'reduce', kind: 'decision' })),
+    const plateau = spec.type && /plateau/i.test(spec.type);
+    for (let i = 1; i < data.lr.length; i++) if (plateau && data.lr[i] !== data.lr[i - 1]) decisions.push(data.steps[i]);
+    plot(chartBox, {
+      x: data.steps, series, logY: logScale, xLabel: 'step', yLabel: 'lr', height: 320, toolbar: true, name: 'preview',
+      markers: decisions.map((x) => ({ x, label: 'reduce', kind: 'decision' })),
     });
     lossBox.hidden = !reports.length;
     if (reports.length) {
       const box = h('div', {});
       fill(lossBox, h('div', { class: 'card' }, h('h2', {}, 'Simulated validation loss (sent as preview reports)'), box));
-      lineChart(box, { series: [{ name: 'loss', color: '#e8590c', points: reports.map((r) => [r.step, r.value]), dots: true }], xLabel: 'step', yLabel: 'loss', height: 200 });
+      plot(box, { x: reports.map((r) => r.step), series: [{ name: 'loss', color: '#e8590c', values: reports.map((r) => r.value), dots: true }], xLabel: 'step', yLabel: 'loss', height: 200 });
     }
   }
 

@@ -1,22 +1,24 @@
-// Run page: the LR curve over the whole schedule with its events, the metric per round, the
-// range-test suggestion, the event history; refreshed live every few seconds.
+// Run page: the LR curve over the whole schedule with its events (zoom, pan, export), the
+// metric per round, the range-test suggestion, the event history in pages; refreshed live.
 import { api, ApiError, runPath } from './api.js';
-import { lineChart } from './chart.js';
+import { plot } from './chart.js';
 import { runHorizon } from './horizon.js';
-import { decisionNew, decisionOld, decisionValue, eventStep, eventsAfter, furthestStep, isReduction, lrsUpTo, scheduleType, staleRanks, timelineDecisions } from './model.js';
+import { decisionNew, decisionOld, decisionValue, eventStep, eventsAfter, furthestStep, isReduction, lrsUpTo, progressMarkers, scheduleType, staleRanks, timelineDecisions } from './model.js';
 import { DRAFT_KEY } from './playground.js';
 import { fill, fmt, fmtTime, h } from './util.js';
 
 const MAX_POINTS = 2000;
 const REFRESH_MS = 3000;
-const EVENTS_SHOWN = 30;
+const EVENTS_PAGE = 20;
 
 export function renderRun(root, id) {
   let alive = true;
   let timer = null;
   let logScale = false;
-  let showAllEvents = false;
-  let state = { run: null, curve: null, events: [], rounds: null, suggestion: null, version: null, horizon: null };
+  // the event table shows one page (GET .../events?after=&limit=); `cursors[i]` opens page i
+  const cursors = [0];
+  let eventPage = 0;
+  let state = { run: null, curve: null, events: [], page: null, rounds: null, suggestion: null, version: null, horizon: null, currentLR: null };
 
   const title = h('h1', {}, 'Run ', h('span', { class: 'mono', id: 'run-title' }, id));
   const facts = h('div', { id: 'run-facts' });
@@ -26,7 +28,10 @@ export function renderRun(root, id) {
   const metricCard = h('div', { class: 'card', id: 'metric-card', hidden: true });
   const suggestionCard = h('div', { class: 'card', id: 'suggestion-card', hidden: true });
   const eventsBody = h('tbody', { id: 'events-body' });
-  const eventsMore = h('div', { class: 'pager' });
+  const eventsPrev = h('button', { type: 'button', id: 'events-prev', disabled: true }, '← Older');
+  const eventsNext = h('button', { type: 'button', id: 'events-next', disabled: true }, 'Newer →');
+  const eventsLabel = h('span', { class: 'muted small', id: 'events-label' });
+  const eventsPager = h('div', { class: 'pager' }, eventsPrev, eventsLabel, eventsNext);
   const logToggle = h('input', { type: 'checkbox', id: 'log-scale' });
   const liveToggle = h('input', { type: 'checkbox', id: 'live', checked: true });
   const horizonInput = h('input', { type: 'number', id: 'horizon', min: 2, step: 1, title: 'steps drawn (the schedule\'s length by default)' });
@@ -41,12 +46,13 @@ export function renderRun(root, id) {
     h('div', { class: 'card' },
       h('div', { class: 'row' }, h('h2', { style: 'margin:0' }, 'Learning rate over the schedule'),
         h('label', { class: 'small' }, logToggle, 'log scale'),
-        h('label', { class: 'small' }, 'steps', horizonInput)),
+        h('label', { class: 'small' }, 'steps', horizonInput),
+        h('a', { class: 'small', id: 'compare-link', href: `#/compare?runs=${encodeURIComponent(id)}` }, 'compare with other runs')),
       lrBox, lrStatus),
     suggestionCard,
     metricCard,
     h('div', { class: 'card' }, h('h2', {}, 'Event history'),
-      h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody), eventsMore));
+      h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody), eventsPager));
 
   function drawFacts() {
     const run = state.run;
@@ -64,6 +70,8 @@ export function renderRun(root, id) {
           `rank ${p.rank}: step ${p.step}${stale.has(p.rank) ? ' (stale)' : ''}`)))
         : h('span', { class: 'muted' }, 'no rank has asked for an LR yet')),
       top !== null ? [h('dt', {}, 'Furthest step'), h('dd', {}, String(top))] : null,
+      top !== null ? [h('dt', {}, 'Current LR'), h('dd', { id: 'current-lr', title: `group 0's LR at step ${top}, the furthest rank's step` },
+        state.currentLR === null ? '…' : fmt(state.currentLR))] : null,
       run.metric_driven ? [h('dt', {}, 'Last decided round'), h('dd', {}, run.last_decided_step ?? 'none')] : null,
       Object.keys(run.metadata || {}).length ? [h('dt', {}, 'Metadata'), h('dd', {}, h('code', { class: 'small' }, JSON.stringify(run.metadata)))] : null));
     fill(notices, ...(run.pending_rounds || []).map((r) => h('div', { class: 'notice', 'data-pending': r.step },
@@ -74,15 +82,15 @@ export function renderRun(root, id) {
     // Plateau decisions in force come from the resolved timeline (a rewind drops later ones);
     // amendments and rewinds from the event history.
     const out = timelineDecisions(state.run).map((d) => ({
-      x: d.step, color: '#c92a2a', label: `→ ${fmt(d.lrs[0])}`, kind: 'decision', title: `plateau decision at step ${d.step}: lr ${fmt(d.lrs[0])}`,
+      x: d.step, label: `→ ${fmt(d.lrs[0])}`, kind: 'decision', title: `plateau decision at step ${d.step}: lr ${fmt(d.lrs[0])}`,
     }));
     for (const e of state.events) {
       const step = eventStep(e);
       if (step === null) continue;
       if (e.kind === 'amendment') {
-        out.push({ x: step, color: '#862e9c', label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', row: 1, title: `amendment from step ${step}` });
+        out.push({ x: step, label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', title: `amendment from step ${step}` });
       } else if (e.kind === 'rewind') {
-        out.push({ x: step, color: '#e67700', label: 'rewind', kind: 'rewind', row: 2, title: `rewound to step ${step}` });
+        out.push({ x: step, label: `rewind to ${step}`, kind: 'rewind', title: `rewound to step ${step}` });
       }
     }
     return out;
@@ -91,14 +99,14 @@ export function renderRun(root, id) {
   function drawCurve() {
     const c = state.curve;
     if (!c) return;
-    const points = c.steps.map((s, i) => [s, c.lr[i]]);
-    lineChart(lrBox, {
-      series: [{ name: 'lr (group 0)', color: '#2962ff', points, className: 'lr-curve' }],
-      logY: logScale, xLabel: 'step', yLabel: 'lr', height: 320,
-      xDomain: [0, Math.max(1, state.horizon - 1)],
-      markers: markers(), progress: furthestStep(state.run),
+    plot(lrBox, {
+      x: c.steps, series: [{ name: 'lr (group 0)', color: '#2962ff', values: c.lr }],
+      logY: logScale, xLabel: 'step', yLabel: 'lr', height: 320, toolbar: true, name: `lr-${id}`,
+      xRange: [0, Math.max(1, state.horizon - 1)],
+      markers: [...markers(), ...progressMarkers(state.run)],
+      legendKinds: [...(state.run.metric_driven ? ['decision'] : []), 'amendment', 'rewind', 'progress'],
     });
-    const parts = [`${points.length} points over steps 0–${state.horizon - 1} (stride ${c.stride})`];
+    const parts = [`${c.steps.length} points over steps 0–${state.horizon - 1} (stride ${c.stride})`];
     if (c.cut) parts.push(c.cut.code === 'round_pending'
       ? `; drawn up to step ${c.cut.step}: the plateau round there is still open`
       : `; the schedule ends at step ${c.cut.step}`);
@@ -112,12 +120,16 @@ export function renderRun(root, id) {
     const box = h('div', { id: 'metric-chart' });
     fill(metricCard, h('h2', {}, 'Reported metric per round'),
       h('p', { class: 'muted small' }, `${state.run.aggregate} over ${state.run.world_size} rank(s); the band spans the lowest and highest rank value`), box);
-    const agg = rounds.filter((r) => r.decided && r.value !== null).map((r) => [r.step, r.value]);
-    const band = rounds.filter((r) => r.min !== null && r.min !== undefined).map((r) => [r.step, r.min, r.max]);
-    lineChart(box, {
-      series: [{ name: `${state.run.aggregate} across ranks`, color: '#e8590c', points: agg, band, dots: true, className: 'metric-curve' }],
-      xLabel: 'step', yLabel: 'metric', height: 220,
-      markers: markers().filter((m) => m.kind === 'decision'),
+    const value = (v) => (v === undefined ? null : v);
+    plot(box, {
+      x: rounds.map((r) => r.step),
+      series: [{
+        name: `${state.run.aggregate} across ranks`, color: '#e8590c', dots: true,
+        values: rounds.map((r) => (r.decided ? value(r.value) : null)),
+        band: { lo: rounds.map((r) => value(r.min)), hi: rounds.map((r) => value(r.max)) },
+      }],
+      xLabel: 'step', yLabel: 'metric', height: 220, toolbar: true, name: `metric-${id}`,
+      markers: markers().filter((m) => m.kind === 'decision'), legendKinds: ['decision'],
     });
   }
 
@@ -147,33 +159,40 @@ export function renderRun(root, id) {
       lr !== null && lr !== undefined ? h('div', { class: 'row' },
         h('button', { type: 'button', id: 'make-one-cycle', onclick: make('one-cycle') }, 'Create a one-cycle run from it'),
         h('button', { type: 'button', id: 'make-warmup-cosine', onclick: make('warmup-cosine') }, 'Create a warmup+cosine run from it')) : null);
-    const smooth = (s.lrs || []).map((x, i) => [x, (s.smoothed || [])[i]]);
+    const smooth = s.smoothed || [];
     // torch-lr-finder plots the smoothed loss; raw losses are shown where they share its range
-    const top = Math.max(...smooth.map((p) => p[1]).filter(Number.isFinite)) * 1.05;
-    const raw = (s.lrs || []).map((x, i) => [x, (s.losses || [])[i]]).filter((p) => p[1] <= top);
-    lineChart(box, {
+    const top = Math.max(...smooth.filter(Number.isFinite)) * 1.05;
+    plot(box, {
+      x: s.lrs || [],
       series: [
-        { name: 'smoothed loss', color: '#2962ff', points: smooth, className: 'smoothed-loss' },
-        { name: 'loss', color: '#adb5bd', points: raw, dots: true },
+        { name: 'smoothed loss', color: '#2962ff', values: smooth },
+        { name: 'loss', color: '#adb5bd', dots: true, line: false, values: (s.losses || []).map((v) => (v <= top ? v : null)) },
       ],
-      logX: true, xLabel: 'lr', yLabel: 'loss', height: 260,
-      markers: lr ? [{ x: lr, color: '#2b8a3e', label: `suggested ${fmt(lr)}`, kind: 'suggestion' }] : [],
+      logX: true, xLabel: 'lr', yLabel: 'loss', height: 260, toolbar: true, name: `range-test-${id}`,
+      markers: lr ? [{ x: lr, label: `suggested ${fmt(lr)}`, kind: 'suggestion' }] : [],
     });
   }
 
+  async function loadEventPage() {
+    const page = await api(`${runPath(id, '/events')}?after=${cursors[eventPage]}&limit=${EVENTS_PAGE}`);
+    if (page.next !== null) cursors[eventPage + 1] = page.next;
+    state.page = page;
+  }
+
   function drawEvents() {
-    const all = state.events.slice().reverse();
-    const shown = showAllEvents ? all : all.slice(0, EVENTS_SHOWN);
-    fill(eventsMore, all.length > shown.length
-      ? h('button', { type: 'button', id: 'events-all', onclick: () => { showAllEvents = true; drawEvents(); } }, `Show all ${all.length} events`)
-      : null);
+    const page = state.page;
+    if (!page) return;
+    const shown = page.events;
+    eventsPrev.disabled = eventPage === 0;
+    eventsNext.disabled = page.next === null;
+    eventsLabel.textContent = shown.length ? `events ${eventPage * EVENTS_PAGE + 1}–${eventPage * EVENTS_PAGE + shown.length}, oldest first` : '';
     fill(eventsBody, ...shown.map((e) => h('tr', { 'data-kind': e.kind },
       h('td', { class: 'num muted' }, String(e.id)),
       h('td', { class: 'small' }, fmtTime(e.time)),
       h('td', {}, h('span', { class: `pill ${e.kind === 'decision' ? (isReduction(e) ? 'reduce' : 'keep') : ''}` }, eventLabel(e))),
       h('td', { class: 'num' }, eventStep(e) ?? ''),
       h('td', { class: 'small' }, describeEvent(e)))));
-    if (!state.events.length) fill(eventsBody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No events.')));
+    if (!shown.length) fill(eventsBody, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No events.')));
   }
 
   function eventLabel(e) {
@@ -213,18 +232,24 @@ export function renderRun(root, id) {
     if (first && run.schedule.type === 'LRRangeTest') { logScale = true; logToggle.checked = true; }
     drawFacts();
     if (!changed) return;
-    const chosen = Math.floor(Number(horizonInput.value));
-    const horizon = chosen >= 2 ? chosen : runHorizon(run.schedule, run.metadata, furthestStep(run));
-    if (!horizonInput.value) horizonInput.placeholder = String(horizon);
-    const [events, rounds, suggestion] = await Promise.all([
+    const top = furthestStep(run);
+    const [events, rounds, suggestion, current] = await Promise.all([
       eventsAfter(id, state.events.length ? state.events[state.events.length - 1].id : 0)
         .then((fresh) => state.events.concat(fresh)).catch(() => state.events),
       run.metric_driven || run.schedule.type === 'LRRangeTest'
         ? api(runPath(id, '/rounds')).then((r) => r.rounds || []).catch(() => null) : Promise.resolve(null),
       run.schedule.type === 'LRRangeTest' ? api(runPath(id, '/suggestion')).catch(() => null) : Promise.resolve(null),
+      top === null ? null : lrsUpTo(id, top, top + 1, 1)
+        .then((r) => (r.lr.length ? r.lr[0] : (r.cut && r.cut.code === 'round_pending' ? `waits for the round at step ${r.cut.step}` : null))).catch(() => null),
+      loadEventPage().catch(() => null),
     ]);
     if (!alive) return;
     state.events = events;
+    state.currentLR = current;
+    drawFacts();
+    const chosen = Math.floor(Number(horizonInput.value));
+    const horizon = chosen >= 2 ? chosen : runHorizon(run, events);
+    if (!horizonInput.value) horizonInput.placeholder = String(horizon);
     state.rounds = run.schedule.type === 'LRRangeTest' ? null : rounds;
     state.suggestion = suggestion;
     if (run.version !== state.version || horizon !== state.horizon || (state.curve && state.curve.cut)) {
@@ -257,6 +282,9 @@ export function renderRun(root, id) {
 
   logToggle.addEventListener('change', () => { logScale = logToggle.checked; drawCurve(); });
   horizonInput.addEventListener('change', () => { state.progressKey = null; kick(); });
+  const turnPage = (delta) => { eventPage += delta; loadEventPage().then(drawEvents).catch((err) => { eventsLabel.textContent = err.message; }); };
+  eventsPrev.addEventListener('click', () => { if (eventPage > 0) turnPage(-1); });
+  eventsNext.addEventListener('click', () => { if (cursors[eventPage + 1] !== undefined) turnPage(1); });
   liveToggle.addEventListener('change', () => {
     if (liveToggle.checked) kick();
     else { chain += 1; clearTimeout(timer); liveState.textContent = 'paused'; }

@@ -13,6 +13,9 @@ export function renderRuns(root) {
   const prev = h('button', { type: 'button', id: 'runs-prev', disabled: true }, '← Previous');
   const next = h('button', { type: 'button', id: 'runs-next', disabled: true }, 'Next →');
   const pageLabel = h('span', { class: 'muted small' });
+  const picked = new Set();
+  const compareBtn = h('button', { type: 'button', id: 'compare-selected', disabled: true,
+    onclick: () => { location.hash = `#/compare?runs=${[...picked].map(encodeURIComponent).join(',')}`; } }, 'Compare selected');
   const cursors = [null];
   let index = 0;
   let rows = [];
@@ -21,12 +24,12 @@ export function renderRuns(root) {
   fill(root,
     h('div', { class: 'row', style: 'justify-content: space-between' },
       h('h1', {}, 'Runs'),
-      h('a', { href: '#/playground' }, 'New run from the playground →')),
+      h('span', {}, compareBtn, ' ', h('a', { href: '#/playground' }, 'New run from the playground →'))),
     h('div', { class: 'card' },
       h('div', { class: 'row' }, filter, h('button', { type: 'button', onclick: () => load() }, 'Refresh')),
       h('table', { id: 'runs-table' },
         h('thead', {}, h('tr', {},
-          ['Run', 'Schedule', 'World', 'Step per rank', 'Current LR', 'Last plateau decision', 'Created']
+          ['', 'Run', 'Schedule', 'World', 'Step per rank', 'Current LR', 'Last plateau decision', 'Created']
             .map((c) => h('th', {}, c)))),
         tbody),
       status,
@@ -51,6 +54,10 @@ export function renderRuns(root) {
     const stale = run ? staleRanks(run) : new Set();
     const progress = run ? (run.progress || []) : [];
     return h('tr', { 'data-run': id },
+      h('td', {}, h('input', {
+        type: 'checkbox', class: 'pick', title: 'compare this run', checked: picked.has(id),
+        onchange: (event) => { if (event.target.checked) picked.add(id); else picked.delete(id); compareBtn.disabled = !picked.size; },
+      })),
       h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(id)}` }, id)),
       h('td', {}, run ? scheduleType(run) : '…', run && run.timeline && run.timeline.length > 1 ? h('span', { class: 'pill', title: 'amended' }, ` +${run.timeline.length - 1}`) : null),
       h('td', { class: 'num' }, String(summary.world_size)),
