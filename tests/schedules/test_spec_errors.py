@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from lrcast.schedules import SpecError, parse
-from lrcast.schedules._registry import BuildContext, build
+from lrcast.schedules._context import BuildContext
+from lrcast.schedules._registry import build
 
 # (spec without lr, field path, words the message must contain, does transformers raise too?)
 CASES: list[tuple[dict[str, Any], str, str, bool]] = [
@@ -95,7 +96,7 @@ def test_lr_is_required() -> None:
 def test_nested_paths_carry_the_parent_path(spec: dict[str, Any], field: str) -> None:
     """Inside SequentialLR/ChainedScheduler the path starts at the member (and lr is the
     parent's, so a member's own lr is rejected)."""
-    ctx = BuildContext(path="schedulers[1]", lrs=(0.1,), nested=True)
+    ctx = BuildContext(build=build, path="schedulers[1]", lrs=(0.1,), nested=True)
     with pytest.raises(SpecError) as err:
         build(spec, ctx)
     assert err.value.path == f"schedulers[1].{field}"

@@ -35,11 +35,11 @@ from typing import Any
 
 from ._base import LRs, Schedule
 from ._common import open_fields
+from ._context import BuildContext
 from ._cosine import CosineAnnealingLR
 from ._errors import SpecError, StepOutOfRange
 from ._fields import Fields, join_path
 from ._plateau import EMPTY_HISTORY, PlateauHistory
-from ._registry import BuildContext, build, register
 
 
 class Multiplicative(Schedule):
@@ -345,7 +345,6 @@ def _check_groups(path: str, member: Schedule, num_groups: int) -> None:
                               f"member has {num_groups}")
 
 
-@register("SequentialLR")
 def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``SequentialLR(schedulers, milestones)``."""
     f = open_fields(spec, ctx)
@@ -369,7 +368,7 @@ def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
                             "a SequentialLR (PyTorch raises NotImplementedError when it is "
                             "restarted at a milestone)")
         lrs = ctx.lrs if initial is None else initial
-        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        member = ctx.member(sub, path, lrs)
         if member.plateau is not None and i != len(specs) - 1:
             raise SpecError(path, "ReduceLROnPlateau can only be the last member of the "
                                   "outermost SequentialLR")
@@ -406,7 +405,6 @@ def _flatten(sub: Any, path: str, out: list[tuple[str, Any]]) -> None:
     out.append((path, sub))
 
 
-@register("ChainedScheduler")
 def build_chained(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``ChainedScheduler(schedulers)``."""
     f = open_fields(spec, ctx)
@@ -420,7 +418,7 @@ def build_chained(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     initial: LRs | None = None
     for path, sub in flat:
         lrs = ctx.lrs if initial is None else initial
-        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        member = ctx.member(sub, path, lrs)
         if member.plateau is not None:
             raise SpecError(path, "ReduceLROnPlateau cannot be part of a ChainedScheduler "
                                   "(PyTorch refuses it too); use it as the last member of a "

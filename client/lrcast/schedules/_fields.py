@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -100,7 +101,16 @@ class Fields:
         """Reject fields that are not arguments of this schedule type."""
         unknown = sorted(set(self.spec) - self._read)
         if unknown:
-            raise self.error(unknown[0], "is not an argument of " + str(self.spec.get("type")))
+            guess = closest(unknown[0], sorted(self._read - set(self.spec)))
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise self.error(unknown[0], f"is not an argument of {self.spec.get('type')}{hint}")
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `word` most likely misspells (ignoring case), if any is close enough."""
+    by_lower = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(word.lower(), by_lower, n=1)
+    return by_lower[match[0]] if match else None
 
 
 def check_number(value: Any, where: str, *, low: float | None = None, high: float | None = None,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ._base import LRs
+from ._types import LRs
 
 
 @dataclass(frozen=True)

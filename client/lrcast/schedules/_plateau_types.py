@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import LRs, Schedule
+from ._context import BuildContext
 from ._errors import StepOutOfRange
 from ._fields import Fields
 from ._huggingface import GET_SCHEDULER_ARGS, start
 from ._plateau import PlateauHistory, PlateauRule
-from ._registry import BuildContext, register
 
 
 class PlateauSchedule(Schedule):
@@ -54,7 +54,6 @@ def plateau_rule(f: Fields, num_groups: int) -> PlateauRule:
                        eps=eps)
 
 
-@register("ReduceLROnPlateau")
 def build_reduce_lr_on_plateau(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **spec)``."""
     f, lrs = start(spec, ctx)
@@ -63,7 +62,6 @@ def build_reduce_lr_on_plateau(spec: dict[str, Any], ctx: BuildContext) -> Sched
     return PlateauSchedule(spec, lrs, rule)
 
 
-@register("reduce_lr_on_plateau")
 def build_hf_reduce_lr_on_plateau(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_scheduler("reduce_lr_on_plateau", ...)``: ReduceLROnPlateau with the
     scheduler-specific kwargs; the get_scheduler step arguments are ignored, as there."""
