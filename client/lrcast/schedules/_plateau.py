@@ -131,16 +131,20 @@ def _float_from_json(x: float | str) -> float:
     return float(x)
 
 
-def fold_reports(rule: PlateauRule, lrs: LRs,
-                 reports: Iterable[tuple[int, float]]) -> tuple[PlateauState, PlateauHistory]:
+def fold_reports(rule: PlateauRule, lrs: LRs, reports: Iterable[tuple[int, float]], *,
+                 start: int = 0) -> tuple[PlateauState, PlateauHistory]:
     """Fold `rule` over (step, value) reports in step order, starting from `lrs`.
 
-    Returns the final state and the decisions (a step whose report changed the LRs, with
-    the new LRs). Reports at the same step are applied in the given order.
+    Reports before `start` (a schedule's `plateau_start`, where its metric-driven part
+    begins) are skipped, as the service skips their rounds. Returns the final state and the
+    decisions (a step whose report changed the LRs, with the new LRs). Reports at the same
+    step are applied in the given order.
     """
     state = rule.initial(lrs)
     decisions: list[tuple[int, LRs]] = []
     for step, value in sorted(reports, key=lambda r: r[0]):
+        if step < start:
+            continue
         new = rule.step(state, value)
         if new.lrs != state.lrs:
             decisions.append((step, new.lrs))
