@@ -58,6 +58,8 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
                             "num_training_steps": 100, "decay_type": "1-sqrt"},
     "reduce_lr_on_plateau": {"type": "reduce_lr_on_plateau", "lr": 0.001, "factor": 0.2,
                              "patience": 1, "threshold_mode": "abs"},
+    "greedy": {"type": "greedy", "lr": 0.01, "factor": 0.5, "patience": 1, "cooldown": 1,
+               "min_lr": 0.001, "max_lr": 0.05, "reset_start": 3},
     # lrcast's own
     "LRRangeTest": {"type": "LRRangeTest", "lr": 1e-6, "end_lr": 1.0, "num_iter": 100},
     "PiecewiseLinear": {"type": "PiecewiseLinear", "lr": 0.1,
@@ -67,6 +69,15 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "type": "SequentialLR", "lr": 0.1, "milestones": [5], "schedulers": [
             {"type": "LinearLR", "start_factor": 0.2, "total_iters": 5},
             {"type": "ReduceLROnPlateau", "factor": 0.5, "patience": 1}]},
+    "SequentialLR then greedy": {
+        "type": "SequentialLR", "lr": 0.01, "milestones": [8], "schedulers": [
+            {"type": "ConstantLR", "factor": 0.5, "total_iters": 8},
+            {"type": "greedy", "factor": 0.8, "patience": 0, "warmup": 1}]},
+    "greedy smoothed two groups per epoch": {
+        "type": "greedy", "lr": [0.01, 0.002], "smooth": True, "window_size": 3,
+        "patience": 0, "threshold_mode": "rel", "threshold": 0.01,
+        "min_lr": [0.001, 0.0001], "max_lr": [0.1, 0.02],
+        "interval": "epoch", "steps_per_epoch": 2},
     "SequentialLR nested": {"type": "SequentialLR", "lr": 0.1, "milestones": [20],
                             "schedulers": [
         {"type": "ChainedScheduler", "schedulers": [

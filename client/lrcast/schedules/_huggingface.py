@@ -11,8 +11,8 @@ ignores both, ``constant_with_warmup`` and ``inverse_sqrt`` ignore
 ``num_training_steps``). Where transformers reads ``optimizer.defaults["lr"]``
 (``polynomial``'s ``lr_init``, ``min_lr`` of the ``*_min_lr`` types) the engine
 uses group 0's ``lr``, i.e. the optimizer is ``SGD(groups, lr=lr[0])``.
-``reduce_lr_on_plateau`` lives in `_plateau_types`; ``greedy`` (``GreedyLR``,
-which raises and resets LRs on its own) is rejected.
+``reduce_lr_on_plateau`` and ``greedy`` (``GreedyLR``), which are metric-driven, live in
+`_plateau_types`.
 """
 
 from __future__ import annotations

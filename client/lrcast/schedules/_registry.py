@@ -45,6 +45,7 @@ BUILDERS: dict[str, Builder] = {
     "cosine_warmup_with_min_lr": _huggingface.build_cosine_warmup_with_min_lr,
     "warmup_stable_decay": _huggingface.build_warmup_stable_decay,
     "reduce_lr_on_plateau": _plateau_types.build_hf_reduce_lr_on_plateau,
+    "greedy": _plateau_types.build_greedy,
     # lrcast's own
     "LRRangeTest": _range_test.build_lr_range_test,
     "PiecewiseLinear": _range_test.build_piecewise_linear,
@@ -58,9 +59,6 @@ REJECTED = {
     "MultiplicativeLR": "MultiplicativeLR takes a Python function, which a spec cannot carry; a "
                         "constant factor per step is ExponentialLR(gamma=factor); a factor every "
                         "N steps is StepLR; otherwise use 'PiecewiseLinear'",
-    "greedy": "'greedy' (transformers' GreedyLR) raises the LR on improvement and resets it "
-              "after reset_start steps at min_lr, which the engine does not model; use "
-              "'reduce_lr_on_plateau' or ReduceLROnPlateau",
 }
 
 
