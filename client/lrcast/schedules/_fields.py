@@ -35,6 +35,12 @@ class Fields:
     def error(self, key: str, reason: str) -> SpecError:
         return SpecError(self.where(key), reason)
 
+    def missing(self, key: str, reason: str = "is required") -> SpecError:
+        """`key` is required but absent; names the spec's key that likely misspells it."""
+        typo = closest(key, [k for k in self.spec if k not in self._read and k != key])
+        hint = f"; the spec has {typo!r}: did you mean {key!r}?" if typo else ""
+        return self.error(key, reason + hint)
+
     def has(self, key: str) -> bool:
         return key in self.spec
 
@@ -42,7 +48,7 @@ class Fields:
         self._read.add(key)
         if key not in self.spec or (self.spec[key] is None and default is not REQUIRED):
             if default is REQUIRED:
-                raise self.error(key, "is required")
+                raise self.missing(key)
             return default
         return self.spec[key]
 

@@ -76,15 +76,15 @@ def start(spec: dict[str, Any], ctx: BuildContext) -> tuple[Fields, LRs]:
 
 def _warmup_steps(f: Fields) -> int:
     if f.raw("num_warmup_steps", None) is None:
-        raise f.error("num_warmup_steps", f"is required: {f.spec['type']} requires "
-                                          "`num_warmup_steps`")
+        raise f.missing("num_warmup_steps", f"is required: {f.spec['type']} requires "
+                                            "`num_warmup_steps`")
     return f.non_negative_int("num_warmup_steps")
 
 
 def _training_steps(f: Fields) -> int:
     if f.raw("num_training_steps", None) is None:
-        raise f.error("num_training_steps", f"is required: {f.spec['type']} requires "
-                                            "`num_training_steps`")
+        raise f.missing("num_training_steps", f"is required: {f.spec['type']} requires "
+                                              "`num_training_steps`")
     return f.non_negative_int("num_training_steps")
 
 
