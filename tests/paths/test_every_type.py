@@ -163,3 +163,16 @@ def test_cli_preview_matches_the_engine(service: LRCastServer, tmp_path: Path,
         capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     _check_range(timeline, json.loads(result.stdout), dense)
+
+
+@pytest.mark.parametrize(("spec", "field", "hint"), [
+    ({"type": "StepLR", "lr": 0.1, "step_size": 2, "gama": 0.5}, "schedule.gama",
+     "did you mean 'gamma'?"),
+    ({"type": "Greedy", "lr": 0.1}, "schedule.type", "did you mean 'greedy'?"),
+])
+def test_the_service_shows_the_engine_suggestion(http: httpx.Client, spec: dict[str, Any],
+                                                 field: str, hint: str) -> None:
+    for r in (http.put(f"/v1/runs/paths-{uuid.uuid4().hex[:12]}", json={"schedule": spec}),
+              http.post("/v1/preview", json={"schedule": spec, "steps": 3})):
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == field and hint in r.json()["detail"]
