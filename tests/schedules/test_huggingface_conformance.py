@@ -137,13 +137,12 @@ def horizon(kw: dict[str, Any]) -> int:
 
 
 def test_every_scheduler_type_is_covered() -> None:
-    """The engine handles every SchedulerType: closed form here, plateau and greedy elsewhere."""
-    for name in closed_form + ["reduce_lr_on_plateau"]:
+    """The engine handles every SchedulerType: closed form here, the metric-driven ones
+    (reduce_lr_on_plateau, greedy) in test_plateau / test_greedy."""
+    for name in closed_form + ["reduce_lr_on_plateau", "greedy"]:
         assert parse({"type": name, "lr": 0.1, "num_warmup_steps": 1, "num_training_steps": 10,
                       **({"num_decay_steps": 1} if name == "warmup_stable_decay" else {}),
                       **({"min_lr_rate": 0.1} if "min_lr" in name else {})})
-    with pytest.raises(SpecError, match="type: 'greedy'.*GreedyLR"):
-        parse({"type": "greedy", "lr": 0.1})
 
 
 @pytest.mark.parametrize("name", closed_form)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from lrcast.schedules import SpecError, parse
-from lrcast.schedules._registry import BuildContext, build
+from lrcast.schedules._context import BuildContext
+from lrcast.schedules._registry import build
 
 # (spec without lr, field path, words the message must contain, does transformers raise too?)
 CASES: list[tuple[dict[str, Any], str, str, bool]] = [
@@ -43,7 +44,11 @@ CASES: list[tuple[dict[str, Any], str, str, bool]] = [
      "last_epoch", "not an argument of linear", False),
     ({"type": "constant_with_warmup", "num_warmup_steps": 1, "power": 2}, "power",
      "not an argument", False),
-    ({"type": "greedy"}, "type", "GreedyLR", False),
+    ({"type": "greedy", "factor": 1.0}, "factor", "Factor should be < 1.0", True),
+    ({"type": "greedy", "factor": 0}, "factor", "divides by it", False),
+    ({"type": "greedy", "max_lr": [1.0, 1.0]}, "max_lr", "expected 1 values", True),
+    ({"type": "greedy", "smooth": True, "window_size": 0}, "window_size", ">= 1", False),
+    ({"type": "greedy", "patience": 1.5}, "patience", "integer", False),
     ({"type": "ReduceLROnPlateau", "factor": 1.5}, "factor", "< 1", True),
     ({"type": "ReduceLROnPlateau", "mode": "up"}, "mode", "one of", True),
     ({"type": "ReduceLROnPlateau", "min_lr": [0.0, 0.0]}, "min_lr", "expected 1 values", True),
@@ -95,7 +100,47 @@ def test_lr_is_required() -> None:
 def test_nested_paths_carry_the_parent_path(spec: dict[str, Any], field: str) -> None:
     """Inside SequentialLR/ChainedScheduler the path starts at the member (and lr is the
     parent's, so a member's own lr is rejected)."""
-    ctx = BuildContext(path="schedulers[1]", lrs=(0.1,), nested=True)
+    ctx = BuildContext(build=build, path="schedulers[1]", lrs=(0.1,), nested=True)
     with pytest.raises(SpecError) as err:
         build(spec, ctx)
     assert err.value.path == f"schedulers[1].{field}"
+
+
+@pytest.mark.parametrize(("spec", "path", "suggestion"), [
+    ({"type": "StepLR", "step_size": 2, "gama": 0.5}, "gama", "gamma"),
+    ({"type": "cosine", "num_warmup_steps": 1, "num_training_steps": 9, "num_cycle": 2},
+     "num_cycle", "num_cycles"),
+    ({"type": "greedy", "windowsize": 3}, "windowsize", "window_size"),
+    ({"type": "SequentialLR", "milestones": [2], "schedulers": [
+        {"type": "ConstantLR"}, {"type": "StepLR", "step_size": 2, "gammma": 0.9}]},
+     "schedulers[1].gammma", "gamma"),
+    ({"type": "StepLr", "step_size": 2}, "type", "StepLR"),
+    ({"type": "cosine_with_restart"}, "type", "cosine_with_restarts"),
+    ({"type": "GreedyLR"}, "type", "greedy"),
+    ({"type": "LambdaLr"}, "type", "LambdaLR"),
+])
+def test_a_misspelled_key_or_type_gets_a_suggestion(spec: dict[str, Any], path: str,
+                                                    suggestion: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse({"lr": 0.1, **spec})
+    assert err.value.path == path
+    assert f"did you mean {suggestion!r}?" in str(err.value)
+
+
+def test_an_unknown_key_far_from_any_argument_is_named_without_a_guess() -> None:
+    with pytest.raises(SpecError) as err:
+        parse({"type": "StepLR", "lr": 0.1, "step_size": 2, "xyzzy": 1})
+    assert str(err.value) == "xyzzy: is not an argument of StepLR"
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"type": "CosineAnnealingLR", "t_max": 10},
+     "T_max: is required; the spec has 't_max': did you mean 'T_max'?"),
+    ({"type": "cosine", "num_warmup_step": 1, "num_training_steps": 9},
+     "num_warmup_steps: is required: cosine requires `num_warmup_steps`; the spec has "
+     "'num_warmup_step': did you mean 'num_warmup_steps'?"),
+])
+def test_a_required_key_given_misspelled_names_both(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse({"lr": 0.1, **spec})
+    assert str(err.value) == message

@@ -8,6 +8,7 @@
 
 from ._base import LRs, Schedule
 from ._errors import ScheduleError, SpecError, StepOutOfRange
+from ._examples import example_specs
 from ._plateau import PlateauHistory, PlateauRule, PlateauState, fold_reports
 from ._range_test import RangeTestSuggestion, suggest_lr
 from ._registry import parse, schedule_types
@@ -25,6 +26,7 @@ __all__ = [
     "SpecError",
     "StepOutOfRange",
     "Timeline",
+    "example_specs",
     "fold_reports",
     "parse",
     "schedule_types",

@@ -12,12 +12,10 @@ number of plateau decisions).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._plateau import PlateauHistory, PlateauRule
-
-LRs = tuple[float, ...]
+from ._plateau import PlateauHistory, PlateauRule
+from ._types import LRs
 
 
 class Schedule:

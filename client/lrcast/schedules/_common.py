@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import LRs
+from ._context import BuildContext
 from ._errors import SpecError
 from ._fields import Fields
-from ._registry import BuildContext
 
 
 def open_fields(spec: dict[str, Any], ctx: BuildContext) -> Fields:

@@ -35,11 +35,13 @@ from typing import Any
 
 from ._base import LRs, Schedule
 from ._common import open_fields
+from ._context import BuildContext
 from ._cosine import CosineAnnealingLR
 from ._errors import SpecError, StepOutOfRange
 from ._fields import Fields, join_path
 from ._plateau import EMPTY_HISTORY, PlateauHistory
-from ._registry import BuildContext, build, register
+
+METRIC_DRIVEN = "a metric-driven schedule (ReduceLROnPlateau, reduce_lr_on_plateau, greedy)"
 
 
 class Multiplicative(Schedule):
@@ -226,7 +228,7 @@ class SequentialLR(Schedule):
     ``step()``s from epoch 0 on the outer ``initial_lr``. Beyond PyTorch, ReduceLROnPlateau
     may be the last member of the outermost SequentialLR: from the last milestone on, the
     LRs are the plateau decisions' (from `history`, in this schedule's step numbers), else
-    the optimizer's initial LRs.
+    the optimizer's initial LRs; the same holds for ``greedy`` (GreedyLR) as the last member.
     """
 
     #: epochs the inner clock runs ahead when nested as member 0 (0 at the top level)
@@ -254,7 +256,7 @@ class SequentialLR(Schedule):
         self.shift = shift
         where = self.paths[0].rpartition(".schedulers[")[0] or "schedulers[0]"
         if self.plateau is not None:
-            raise SpecError(self.paths[-1], "ReduceLROnPlateau can only be the last member of "
+            raise SpecError(self.paths[-1], f"{METRIC_DRIVEN} can only be the last member of "
                                             "the outermost SequentialLR")
         if self.cycles_momentum:
             raise SpecError(where, "a nested SequentialLR cannot cycle momentum (set "
@@ -345,7 +347,6 @@ def _check_groups(path: str, member: Schedule, num_groups: int) -> None:
                               f"member has {num_groups}")
 
 
-@register("SequentialLR")
 def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``SequentialLR(schedulers, milestones)``."""
     f = open_fields(spec, ctx)
@@ -369,9 +370,9 @@ def build_sequential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
                             "a SequentialLR (PyTorch raises NotImplementedError when it is "
                             "restarted at a milestone)")
         lrs = ctx.lrs if initial is None else initial
-        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        member = ctx.member(sub, path, lrs)
         if member.plateau is not None and i != len(specs) - 1:
-            raise SpecError(path, "ReduceLROnPlateau can only be the last member of the "
+            raise SpecError(path, f"{METRIC_DRIVEN} can only be the last member of the "
                                   "outermost SequentialLR")
         if isinstance(member, ChainedScheduler) and member.cosine is not None:
             raise SpecError(path, "a ChainedScheduler with a CosineAnnealingLR cannot be the "
@@ -406,7 +407,6 @@ def _flatten(sub: Any, path: str, out: list[tuple[str, Any]]) -> None:
     out.append((path, sub))
 
 
-@register("ChainedScheduler")
 def build_chained(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``ChainedScheduler(schedulers)``."""
     f = open_fields(spec, ctx)
@@ -420,11 +420,11 @@ def build_chained(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     initial: LRs | None = None
     for path, sub in flat:
         lrs = ctx.lrs if initial is None else initial
-        member = build(sub, BuildContext(path=path, lrs=lrs, nested=True))
+        member = ctx.member(sub, path, lrs)
         if member.plateau is not None:
-            raise SpecError(path, "ReduceLROnPlateau cannot be part of a ChainedScheduler "
-                                  "(PyTorch refuses it too); use it as the last member of a "
-                                  "SequentialLR")
+            raise SpecError(path, f"{METRIC_DRIVEN} cannot be part of a ChainedScheduler "
+                                  "(PyTorch refuses ReduceLROnPlateau too); use it as the last "
+                                  "member of a SequentialLR")
         _check_groups(path, member, members[0][1].num_groups if members else member.num_groups)
         members.append((path, member))
         initial = _initial_after(member, initial)

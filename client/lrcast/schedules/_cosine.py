@@ -8,8 +8,8 @@ from typing import Any
 
 from ._base import LRs, Schedule
 from ._common import open_fields, required_lrs
+from ._context import BuildContext
 from ._plateau import PlateauHistory
-from ._registry import BuildContext, register
 
 
 class CosineAnnealingLR(Schedule):
@@ -83,7 +83,6 @@ class CosineAnnealingWarmRestarts(Schedule):
         return tuple([eta + (b - eta) * c for b in self.base_lrs])
 
 
-@register("CosineAnnealingLR")
 def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``CosineAnnealingLR(T_max, eta_min=0.0)``."""
     f = open_fields(spec, ctx)
@@ -93,7 +92,6 @@ def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return CosineAnnealingLR(spec, required_lrs(ctx, "CosineAnnealingLR"), t_max, eta_min)
 
 
-@register("CosineAnnealingWarmRestarts")
 def build_warm_restarts(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0.0)``."""
     f = open_fields(spec, ctx)

@@ -12,10 +12,10 @@ from typing import Any
 
 from ._base import LRs, Schedule
 from ._common import group_count, open_fields
+from ._context import BuildContext
 from ._errors import StepOutOfRange
 from ._fields import Fields
 from ._plateau import PlateauHistory
-from ._registry import BuildContext, register
 
 
 class CyclicLR(Schedule):
@@ -186,7 +186,6 @@ def _momenta(f: Fields, n: int, base_default: float, max_default: float) -> tupl
     top = f.number_or_list("max_momentum", n, max_default)
     return tuple(base), tuple(top)
 
-@register("CyclicLR")
 def build_cyclic(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``CyclicLR(base_lr, max_lr, step_size_up=2000, step_size_down=None, mode='triangular',
     gamma=1.0, scale_mode='cycle', cycle_momentum=True, base_momentum=0.8, max_momentum=0.9)``.
@@ -204,7 +203,6 @@ def build_cyclic(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     f.finish()
     return CyclicLR(spec, base, top, up, down, mode, gamma, momenta)
 
-@register("OneCycleLR")
 def build_one_cycle(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``OneCycleLR(max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
     pct_start=0.3, anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,

@@ -16,7 +16,7 @@ from typing import Any
 from ._base import Schedule
 from ._common import open_fields, required_lrs
 from ._compose import Multiplicative
-from ._registry import BuildContext, register
+from ._context import BuildContext
 
 
 class ConstantLR(Multiplicative):
@@ -166,7 +166,6 @@ class PolynomialLR(Multiplicative):
         return self._g(step) ** self.power
 
 
-@register("ConstantLR")
 def build_constant(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``ConstantLR(factor=1/3, total_iters=5)``."""
     f = open_fields(spec, ctx)
@@ -180,7 +179,6 @@ def build_constant(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return ConstantLR(spec, required_lrs(ctx, "ConstantLR"), factor, total_iters)
 
 
-@register("LinearLR")
 def build_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``LinearLR(start_factor=1/3, end_factor=1.0, total_iters=5)``."""
     f = open_fields(spec, ctx)
@@ -194,7 +192,6 @@ def build_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return LinearLR(spec, required_lrs(ctx, "LinearLR"), start, end, total_iters)
 
 
-@register("StepLR")
 def build_step(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``StepLR(step_size, gamma=0.1)``."""
     f = open_fields(spec, ctx)
@@ -204,7 +201,6 @@ def build_step(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return StepLR(spec, required_lrs(ctx, "StepLR"), step_size, gamma)
 
 
-@register("MultiStepLR")
 def build_multistep(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``MultiStepLR(milestones, gamma=0.1)``; duplicate milestones multiply again."""
     f = open_fields(spec, ctx)
@@ -214,7 +210,6 @@ def build_multistep(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return MultiStepLR(spec, required_lrs(ctx, "MultiStepLR"), milestones, gamma)
 
 
-@register("ExponentialLR")
 def build_exponential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``ExponentialLR(gamma)``."""
     f = open_fields(spec, ctx)
@@ -223,7 +218,6 @@ def build_exponential(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return ExponentialLR(spec, required_lrs(ctx, "ExponentialLR"), gamma)
 
 
-@register("PolynomialLR")
 def build_polynomial(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``PolynomialLR(total_iters=5, power=1.0)``."""
     f = open_fields(spec, ctx)

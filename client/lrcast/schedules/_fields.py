@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -34,6 +35,12 @@ class Fields:
     def error(self, key: str, reason: str) -> SpecError:
         return SpecError(self.where(key), reason)
 
+    def missing(self, key: str, reason: str = "is required") -> SpecError:
+        """`key` is required but absent; names the spec's key that likely misspells it."""
+        typo = closest(key, [k for k in self.spec if k not in self._read and k != key])
+        hint = f"; the spec has {typo!r}: did you mean {key!r}?" if typo else ""
+        return self.error(key, reason + hint)
+
     def has(self, key: str) -> bool:
         return key in self.spec
 
@@ -41,7 +48,7 @@ class Fields:
         self._read.add(key)
         if key not in self.spec or (self.spec[key] is None and default is not REQUIRED):
             if default is REQUIRED:
-                raise self.error(key, "is required")
+                raise self.missing(key)
             return default
         return self.spec[key]
 
@@ -100,7 +107,16 @@ class Fields:
         """Reject fields that are not arguments of this schedule type."""
         unknown = sorted(set(self.spec) - self._read)
         if unknown:
-            raise self.error(unknown[0], "is not an argument of " + str(self.spec.get("type")))
+            guess = closest(unknown[0], sorted(self._read - set(self.spec)))
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise self.error(unknown[0], f"is not an argument of {self.spec.get('type')}{hint}")
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `word` most likely misspells (ignoring case), if any is close enough."""
+    by_lower = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(word.lower(), by_lower, n=1)
+    return by_lower[match[0]] if match else None
 
 
 def check_number(value: Any, where: str, *, low: float | None = None, high: float | None = None,

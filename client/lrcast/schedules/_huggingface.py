@@ -11,8 +11,8 @@ ignores both, ``constant_with_warmup`` and ``inverse_sqrt`` ignore
 ``num_training_steps``). Where transformers reads ``optimizer.defaults["lr"]``
 (``polynomial``'s ``lr_init``, ``min_lr`` of the ``*_min_lr`` types) the engine
 uses group 0's ``lr``, i.e. the optimizer is ``SGD(groups, lr=lr[0])``.
-``reduce_lr_on_plateau`` lives in `_plateau_types`; ``greedy`` (``GreedyLR``,
-which raises and resets LRs on its own) is rejected.
+``reduce_lr_on_plateau`` and ``greedy`` (``GreedyLR``), which are metric-driven, live in
+`_plateau_types`.
 """
 
 from __future__ import annotations
@@ -23,21 +23,14 @@ from functools import partial
 from typing import Any
 
 from ._base import LRs, Schedule
+from ._context import BuildContext
 from ._errors import SpecError, StepOutOfRange
 from ._fields import Fields, join_path
-from ._registry import REJECTED, BuildContext, register
 
 Factor = Callable[[int], float]
 
 #: the get_scheduler arguments every Hugging Face type accepts (ignored where unused)
 GET_SCHEDULER_ARGS = ("num_warmup_steps", "num_training_steps")
-
-REJECTED.setdefault(
-    "greedy",
-    "'greedy' (transformers' GreedyLR) raises the LR on improvement and resets it after "
-    "reset_start steps at min_lr, which the engine does not model; use "
-    "'reduce_lr_on_plateau' or ReduceLROnPlateau",
-)
 
 
 class LambdaSchedule(Schedule):
@@ -83,15 +76,15 @@ def start(spec: dict[str, Any], ctx: BuildContext) -> tuple[Fields, LRs]:
 
 def _warmup_steps(f: Fields) -> int:
     if f.raw("num_warmup_steps", None) is None:
-        raise f.error("num_warmup_steps", f"is required: {f.spec['type']} requires "
-                                          "`num_warmup_steps`")
+        raise f.missing("num_warmup_steps", f"is required: {f.spec['type']} requires "
+                                            "`num_warmup_steps`")
     return f.non_negative_int("num_warmup_steps")
 
 
 def _training_steps(f: Fields) -> int:
     if f.raw("num_training_steps", None) is None:
-        raise f.error("num_training_steps", f"is required: {f.spec['type']} requires "
-                                            "`num_training_steps`")
+        raise f.missing("num_training_steps", f"is required: {f.spec['type']} requires "
+                                              "`num_training_steps`")
     return f.non_negative_int("num_training_steps")
 
 
@@ -228,7 +221,6 @@ def _finish(f: Fields, lrs: LRs, factor: Factor) -> Schedule:
     return LambdaSchedule(f.spec, lrs, factor, f.path)
 
 
-@register("constant")
 def build_constant(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_constant_schedule``: factor 1 (get_scheduler ignores its step arguments)."""
     f, lrs = start(spec, ctx)
@@ -237,7 +229,6 @@ def build_constant(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return _finish(f, lrs, _constant)
 
 
-@register("constant_with_warmup")
 def build_constant_with_warmup(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_constant_schedule_with_warmup``: ``k / max(1, W)`` for ``k < W``, then 1."""
     f, lrs = start(spec, ctx)
@@ -246,7 +237,6 @@ def build_constant_with_warmup(spec: dict[str, Any], ctx: BuildContext) -> Sched
     return _finish(f, lrs, partial(_constant_with_warmup, num_warmup_steps=w))
 
 
-@register("linear")
 def build_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_linear_schedule_with_warmup``: warmup, then ``max(0, (T - k) / max(1, T - W))``."""
     f, lrs = start(spec, ctx)
@@ -254,7 +244,6 @@ def build_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return _finish(f, lrs, partial(_linear, num_warmup_steps=w, num_training_steps=t))
 
 
-@register("cosine")
 def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_cosine_schedule_with_warmup``: ``max(0, (1 + cos(2 pi c p)) / 2)``, p the progress."""
     f, lrs = start(spec, ctx)
@@ -264,7 +253,6 @@ def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
                                    num_cycles=c))
 
 
-@register("cosine_with_restarts")
 def build_cosine_with_restarts(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_cosine_with_hard_restarts_schedule_with_warmup``: ``(1 + cos(pi ((c p) % 1))) / 2``,
     0 once ``p >= 1``."""
@@ -275,7 +263,6 @@ def build_cosine_with_restarts(spec: dict[str, Any], ctx: BuildContext) -> Sched
                                    num_training_steps=t, num_cycles=c))
 
 
-@register("polynomial")
 def build_polynomial(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_polynomial_decay_schedule_with_warmup``: from ``lr_init`` (group 0's lr) to
     ``lr_end`` as ``(lr_init - lr_end) (1 - p)**power + lr_end``; every group gets that
@@ -298,7 +285,6 @@ def build_polynomial(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
                                    lr_end=lr_end, power=power, lr_init=lr_init))
 
 
-@register("inverse_sqrt")
 def build_inverse_sqrt(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_inverse_sqrt_schedule``: warmup, then ``1 / sqrt((k + timescale - W) / timescale)``;
     ``timescale`` defaults to ``num_warmup_steps or 10_000``."""
@@ -310,7 +296,6 @@ def build_inverse_sqrt(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     return _finish(f, lrs, partial(_inverse_sqrt, num_warmup_steps=w, timescale=timescale))
 
 
-@register("cosine_with_min_lr")
 def build_cosine_with_min_lr(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_cosine_with_min_lr_schedule_with_warmup``: the cosine factor rescaled to
     ``[min_lr_rate, 1]`` (``min_lr_rate = min_lr / lr[0]`` when ``min_lr`` is given)."""
@@ -322,7 +307,6 @@ def build_cosine_with_min_lr(spec: dict[str, Any], ctx: BuildContext) -> Schedul
                                    num_cycles=c, min_lr_rate=rate))
 
 
-@register("cosine_warmup_with_min_lr")
 def build_cosine_warmup_with_min_lr(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_cosine_with_min_lr_schedule_with_warmup_lr_rate``: warmup ``(k + 1) / W`` (or from
     ``warmup_lr_rate``), then the min-lr cosine shifted by one step, as in transformers."""
@@ -338,7 +322,6 @@ def build_cosine_warmup_with_min_lr(spec: dict[str, Any], ctx: BuildContext) -> 
                                    warmup_lr_rate=warmup_lr_rate))
 
 
-@register("warmup_stable_decay")
 def build_warmup_stable_decay(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``get_wsd_schedule``: warmup from ``min_lr_ratio`` to 1, stable at 1, decay to
     ``min_lr_ratio`` (linear, cosine or 1-sqrt), then ``min_lr_ratio``. ``num_stable_steps``

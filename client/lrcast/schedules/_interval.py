@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import LRs, Schedule
+from ._context import BuildContext, Builder
 from ._errors import SpecError
 from ._fields import Fields, check_integer, join_path
 from ._plateau import EMPTY_HISTORY, PlateauHistory
-from ._registry import BuildContext, Builder
 
 
 class EpochInterval(Schedule):

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._base import LRs, Schedule
+from ._context import BuildContext
 from ._errors import SpecError, StepOutOfRange
 from ._fields import check_integer, check_number, join_path
 from ._huggingface import open_fields
-from ._registry import BuildContext, register
 
 
 class LRRangeTestSchedule(Schedule):
@@ -50,7 +50,6 @@ class LRRangeTestSchedule(Schedule):
         return tuple([b + r * (end_lr - b) for b in self.base_lrs])
 
 
-@register("LRRangeTest")
 def build_lr_range_test(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``LRFinder.range_test(start_lr, end_lr=10, num_iter=100, step_mode="exp")``'s LRs.
 
@@ -88,12 +87,12 @@ class PiecewiseLinearSchedule(Schedule):
     """Linear interpolation through (step, lr) points, constant after the last one."""
 
     def __init__(self, spec: dict[str, Any], base_lrs: LRs, steps: list[int],
-                 values: list[float]) -> None:
+                 point_lrs: list[float]) -> None:
         self.spec = spec
         self.base_lrs = tuple(base_lrs)
         self.num_groups = len(self.base_lrs)
         self.steps = steps
-        self.values = values
+        self.point_lrs = point_lrs
         ref = self.base_lrs[0]
         self.ratios = tuple(b / ref for b in self.base_lrs) if self.num_groups > 1 else (1.0,)
 
@@ -102,16 +101,15 @@ class PiecewiseLinearSchedule(Schedule):
             raise StepOutOfRange(step, "steps start at 0")
         i = bisect_right(self.steps, step) - 1
         if i == len(self.steps) - 1:
-            lr = self.values[i]
+            lr = self.point_lrs[i]
         else:
-            s0, v0 = self.steps[i], self.values[i]
-            lr = v0 + (self.values[i + 1] - v0) * ((step - s0) / (self.steps[i + 1] - s0))
+            s0, v0 = self.steps[i], self.point_lrs[i]
+            lr = v0 + (self.point_lrs[i + 1] - v0) * ((step - s0) / (self.steps[i + 1] - s0))
         if self.num_groups == 1:
             return (lr,)
         return tuple([lr * r for r in self.ratios])
 
 
-@register("PiecewiseLinear")
 def build_piecewise_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     """``"points": [[step, lr], ...]``: steps strictly increasing from 0, LRs finite and >= 0.
 
@@ -125,7 +123,7 @@ def build_piecewise_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
     if not isinstance(points, list) or not points:
         raise SpecError(where, "must be a non-empty list of [step, lr] pairs")
     steps: list[int] = []
-    values: list[float] = []
+    point_lrs: list[float] = []
     for i, point in enumerate(points):
         here = join_path(where, i)
         if not isinstance(point, list) or len(point) != 2:
@@ -138,14 +136,14 @@ def build_piecewise_linear(spec: dict[str, Any], ctx: BuildContext) -> Schedule:
             raise SpecError(join_path(here, 0), f"steps must be strictly increasing "
                                                 f"({step} after {steps[-1]})")
         steps.append(step)
-        values.append(check_number(point[1], join_path(here, 1), low=0.0,
-                                   reason="must be a finite number >= 0"))
+        point_lrs.append(check_number(point[1], join_path(here, 1), low=0.0,
+                                      reason="must be a finite number >= 0"))
     f.finish()
-    base_lrs = ctx.lrs if ctx.lrs is not None else (values[0],)
+    base_lrs = ctx.lrs if ctx.lrs is not None else (point_lrs[0],)
     if len(base_lrs) > 1 and base_lrs[0] == 0:
         raise SpecError(join_path(ctx.path, "lr") + "[0]", "must be > 0 with several parameter "
                         "groups (the other groups keep their ratio to group 0)")
-    return PiecewiseLinearSchedule(spec, base_lrs, steps, values)
+    return PiecewiseLinearSchedule(spec, base_lrs, steps, point_lrs)
 
 
 # The range test's analysis --------------------------------------------------------------

@@ -1,35 +1,55 @@
-"""Spec type name -> builder, and `parse`, the one entry point from JSON to a `Schedule`."""
+"""The table of spec types (type name -> builder), and `parse`, the one entry point from JSON
+to a `Schedule`.
+
+`BUILDERS` is the only list of what the engine accepts: adding a type is one line here.
+Composites build their members through the `BuildContext` this module hands them, so no
+family module imports this one (no import cycle).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
-from ._base import LRs, Schedule
+from . import _compose, _cosine, _cyclic, _decay, _huggingface, _plateau_types, _range_test
+from ._base import Schedule
+from ._context import BuildContext, Builder
 from ._errors import SpecError
-from ._fields import check_number, join_path
+from ._fields import check_number, closest, join_path
+from ._interval import build_with_interval
+from ._types import LRs
 
-
-@dataclass(frozen=True)
-class BuildContext:
-    """What a builder knows besides its own spec."""
-
-    #: field path of this spec, for error messages ("" at the top level)
-    path: str = ""
-    #: the optimizer's LR per group ("lr" of the top-level spec); None where the spec
-    #: gave none (allowed only for CyclicLR/OneCycleLR, which set it themselves)
-    lrs: LRs | None = None
-    #: True for members of SequentialLR / ChainedScheduler
-    nested: bool = False
-
-    def child(self, key: str | int, **changes: Any) -> BuildContext:
-        return replace(self, path=join_path(self.path, key), **changes)
-
-
-Builder = Callable[[dict[str, Any], BuildContext], Schedule]
-_BUILDERS: dict[str, Builder] = {}
+BUILDERS: dict[str, Builder] = {
+    # torch.optim.lr_scheduler
+    "ConstantLR": _decay.build_constant,
+    "LinearLR": _decay.build_linear,
+    "StepLR": _decay.build_step,
+    "MultiStepLR": _decay.build_multistep,
+    "ExponentialLR": _decay.build_exponential,
+    "PolynomialLR": _decay.build_polynomial,
+    "CosineAnnealingLR": _cosine.build_cosine,
+    "CosineAnnealingWarmRestarts": _cosine.build_warm_restarts,
+    "CyclicLR": _cyclic.build_cyclic,
+    "OneCycleLR": _cyclic.build_one_cycle,
+    "SequentialLR": _compose.build_sequential,
+    "ChainedScheduler": _compose.build_chained,
+    "ReduceLROnPlateau": _plateau_types.build_reduce_lr_on_plateau,
+    # transformers' SchedulerType names (get_scheduler)
+    "constant": _huggingface.build_constant,
+    "constant_with_warmup": _huggingface.build_constant_with_warmup,
+    "linear": _huggingface.build_linear,
+    "cosine": _huggingface.build_cosine,
+    "cosine_with_restarts": _huggingface.build_cosine_with_restarts,
+    "polynomial": _huggingface.build_polynomial,
+    "inverse_sqrt": _huggingface.build_inverse_sqrt,
+    "cosine_with_min_lr": _huggingface.build_cosine_with_min_lr,
+    "cosine_warmup_with_min_lr": _huggingface.build_cosine_warmup_with_min_lr,
+    "warmup_stable_decay": _huggingface.build_warmup_stable_decay,
+    "reduce_lr_on_plateau": _plateau_types.build_hf_reduce_lr_on_plateau,
+    "greedy": _plateau_types.build_greedy,
+    # lrcast's own
+    "LRRangeTest": _range_test.build_lr_range_test,
+    "PiecewiseLinear": _range_test.build_piecewise_linear,
+}
 
 #: types a spec cannot express (they take code), with the closest spec types to suggest
 REJECTED = {
@@ -42,23 +62,9 @@ REJECTED = {
 }
 
 
-def register(*names: str) -> Callable[[Builder], Builder]:
-    """Register a builder under one or more spec type names."""
-
-    def decorate(builder: Builder) -> Builder:
-        for name in names:
-            if name in _BUILDERS:
-                raise RuntimeError(f"schedule type {name!r} registered twice")
-            _BUILDERS[name] = builder
-        return builder
-
-    return decorate
-
-
 def schedule_types() -> list[str]:
     """Every spec type name the engine accepts."""
-    _load_builtin_types()
-    return sorted(_BUILDERS)
+    return sorted(BUILDERS)
 
 
 def parse_lrs(value: Any, path: str) -> LRs:
@@ -72,7 +78,6 @@ def parse_lrs(value: Any, path: str) -> LRs:
 
 def build(spec: Any, ctx: BuildContext) -> Schedule:
     """Build one (possibly nested) spec in the given context."""
-    _load_builtin_types()
     if not isinstance(spec, dict):
         raise SpecError(ctx.path, "must be an object with a 'type'")
     kind = spec.get("type")
@@ -82,13 +87,13 @@ def build(spec: Any, ctx: BuildContext) -> Schedule:
                                "scheduler type)")
     if kind in REJECTED:
         raise SpecError(where, REJECTED[kind])
-    builder = _BUILDERS.get(kind)
+    builder = BUILDERS.get(kind)
     if builder is None:
-        raise SpecError(where, f"unknown schedule type {kind!r}; known types: "
-                               + ", ".join(sorted(_BUILDERS)))
+        guess = closest(kind, [*BUILDERS, *REJECTED])
+        hint = f"did you mean {guess!r}? " if guess else ""
+        raise SpecError(where, f"unknown schedule type {kind!r}; {hint}known types: "
+                               + ", ".join(sorted(BUILDERS)))
     if "interval" in spec:  # the step/epoch wrapper, for every type (top level only)
-        from ._interval import build_with_interval
-
         return build_with_interval(spec, ctx, builder)
     return builder(spec, ctx)
 
@@ -98,24 +103,4 @@ def parse(spec: Any) -> Schedule:
     if not isinstance(spec, dict):
         raise SpecError("", "a schedule must be a JSON object with a 'type'")
     lrs = parse_lrs(spec["lr"], "lr") if spec.get("lr") is not None else None
-    return build(spec, BuildContext(lrs=lrs))
-
-
-_loaded = False
-# Ranks parse specs from several threads at once: a thread must not see `_loaded` before the
-# catalog is imported, or it finds a partial registry ("unknown schedule type"). Reentrant,
-# since importing the catalog may build schedules in the same thread.
-_load_lock = threading.RLock()
-
-
-def _load_builtin_types() -> None:
-    """Import the modules that register the built-in types (once, lazily: no import cycle)."""
-    global _loaded
-    if _loaded:
-        return
-    with _load_lock:
-        if _loaded:
-            return
-        from . import _catalog  # noqa: F401
-
-        _loaded = True
+    return build(spec, BuildContext(build=build, lrs=lrs))

@@ -1,0 +1,33 @@
+"""What a builder receives besides its spec: where it is, the optimizer's LRs, and how to
+build a member (composites build theirs through `BuildContext.build`, handed down by
+`_registry`, so no schedule family imports the table of types)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ._base import Schedule
+from ._types import LRs
+
+Builder = Callable[[dict[str, Any], "BuildContext"], Schedule]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder knows besides its own spec."""
+
+    #: builds a (member) spec in a context: `_registry.build`
+    build: Callable[[Any, BuildContext], Schedule]
+    #: field path of this spec, for error messages ("" at the top level)
+    path: str = ""
+    #: the optimizer's LR per group ("lr" of the top-level spec); None where the spec
+    #: gave none (allowed only for CyclicLR/OneCycleLR, which set it themselves)
+    lrs: LRs | None = None
+    #: True for members of SequentialLR / ChainedScheduler
+    nested: bool = False
+
+    def member(self, spec: Any, path: str, lrs: LRs | None) -> Schedule:
+        """Build a composite's member at `path` on `lrs`."""
+        return self.build(spec, replace(self, path=path, lrs=lrs, nested=True))
