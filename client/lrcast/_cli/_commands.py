@@ -18,7 +18,7 @@ from ._output import facts, fmt, load_spec, print_json, table, waiting
 __all__ = ["add_commands"]
 
 RunId = Annotated[str, typer.Argument(metavar="ID", help="The run id.", show_default=False)]
-Step = Annotated[int, typer.Argument(min=0, help="A training step (0 or more).",
+Step = Annotated[int, typer.Argument(metavar="STEP", min=0, help="A training step (0 or more).",
                                      show_default=False)]
 
 

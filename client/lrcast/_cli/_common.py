@@ -49,11 +49,16 @@ class ExitCode(IntEnum):
     BROKEN_PIPE = 141
 
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 the service refused the request; 2 bad usage or local input; "
-    "3 the service is unreachable; 4 serve cannot bind its address; 5 bad configuration "
-    "(serve, db); 141 stdout closed early."
-)
+#: the exit codes as the help and the README list them
+EXIT_CODES_HELP = "\n".join(["Exit codes:", ""] + [f"- {code}: {meaning}" for code, meaning in (
+    (0, "ok"),
+    (1, "the service refused the request (4xx: unknown run, invalid field, conflict, token)"),
+    (2, "bad usage or local input (unknown option, unreadable or invalid spec file)"),
+    (3, "the service is unreachable"),
+    (4, "serve cannot bind its address (in use, not permitted)"),
+    (5, "bad configuration, or the database cannot be used (serve, db)"),
+    (141, "stdout was closed early (a pipe into head)"),
+)])
 
 
 class UsageError(Exception):

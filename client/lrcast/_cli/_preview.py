@@ -15,7 +15,7 @@ __all__ = ["add_commands"]
 
 
 def _reports(doc: Any, name: str) -> list[tuple[int, float]]:
-    """(step, value) pairs from a list of ``{"step": S, "value": V}`` (or ``{"reports": [...]}``)."""
+    """(step, value) pairs from a list of ``{"step": S, "value": V}`` (or ``{"reports": ...}``)."""
     if isinstance(doc, dict) and "reports" in doc:
         doc = doc["reports"]
     if not isinstance(doc, list):
