@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from . import create_app, upgrade_database
 from .config import Settings
 
 __all__ = ["BindError", "ConfigError", "JsonFormatter", "load_settings", "serve", "upgrade"]
@@ -100,8 +101,6 @@ def _database_errors(settings: Settings) -> Iterator[None]:
 
 def upgrade(settings: Settings) -> None:
     """Apply the schema migrations (``lrcast db upgrade``)."""
-    from . import upgrade_database
-
     with _database_errors(settings):
         upgrade_database(settings.database)
 
@@ -160,14 +159,14 @@ def log_config(log_format: str) -> dict[str, Any]:
 class _Server(uvicorn.Server):
     """uvicorn, with lrcast's startup line once the app has started and listens."""
 
-    def __init__(self, config: uvicorn.Config, started: dict[str, Any]) -> None:
+    def __init__(self, config: uvicorn.Config, fields: dict[str, Any]) -> None:
         super().__init__(config)
-        self.started_fields = started
+        self.fields = fields
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            fields = self.started_fields
+            fields = self.fields
             log.info("lrcast %s listening on %s (store %s, auth %s, access log %s)",
                      fields["version"], fields["url"], fields["store"],
                      "on" if fields["auth"] else "off", fields["access_log"],
@@ -189,8 +188,6 @@ def serve(settings: Settings, version: str) -> None:
     sock = _bind(settings.host, settings.port)
     try:
         logging.config.dictConfig(log_config(settings.log_format))
-        from . import create_app
-
         with _database_errors(settings):  # its start-up migrates the database
             app = create_app(settings)
         # the start-up objects (thousands of modules' worth) live forever: keep them out of
@@ -202,11 +199,11 @@ def serve(settings: Settings, version: str) -> None:
             app, log_config=log_config(settings.log_format), log_level=None,
             access_log=settings.access_log, loop=_best("uvloop", "auto"),
             http=_best("httptools", "auto"), timeout_graceful_shutdown=5)
-        started = {"version": version,
-                   "url": f"http://{f'[{host}]' if ':' in host else host}:{port}",
-                   "store": settings.redacted_database(), "auth": bool(tokens),
-                   "tokens": len(tokens),
-                   "access_log": settings.log_format if settings.access_log else "off"}
-        _Server(config, started).run(sockets=[sock])
+        fields = {"version": version,
+                  "url": f"http://{f'[{host}]' if ':' in host else host}:{port}",
+                  "store": settings.redacted_database(), "auth": bool(tokens),
+                  "tokens": len(tokens),
+                  "access_log": settings.log_format if settings.access_log else "off"}
+        _Server(config, fields).run(sockets=[sock])
     finally:
         sock.close()
