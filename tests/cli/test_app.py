@@ -132,3 +132,13 @@ def test_client_commands_do_not_import_the_service(service: Any, run_at_step: st
     # and the measurement sees the service when a command does import it
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     assert {"lrcast_service", "sqlalchemy"} <= _imported(["db", "upgrade", "--database", url])
+
+
+def test_readme_lists_the_same_exit_codes() -> None:
+    from lrcast._cli._common import MEANINGS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, re.M))
+    assert {int(code) for code in rows} == {int(code) for code in MEANINGS}
+    for code, meaning in MEANINGS.items():
+        assert rows[str(int(code))].replace("`", "") == meaning, code

@@ -18,47 +18,45 @@ from .. import errors
 
 __all__ = [
     "EXIT_CODES_HELP",
+    "MEANINGS",
     "Connection",
+    "ExitCode",
     "RootJson",
     "RootToken",
     "RootUrl",
-    "ExitCode",
     "UsageError",
     "client_command",
     "connection_options",
     "fail",
-    "guarded",
 ]
 
 
 class ExitCode(IntEnum):
-    """The exit status of ``lrcast``: one meaning each, so scripts can tell them apart."""
+    """The exit status of ``lrcast``: one meaning each (`MEANINGS`), so scripts can tell
+    them apart."""
 
     OK = 0
-    #: the service answered and refused (4xx: unknown run, invalid field, conflict, token)
     REFUSED = 1
-    #: bad usage or local input: an unknown option, an unreadable or invalid spec file
     USAGE = 2
-    #: the service could not be reached (after the retries)
     UNREACHABLE = 3
-    #: ``serve``: the address is in use or cannot be bound
     CANNOT_BIND = 4
-    #: ``serve``/``db``: bad configuration, or the database cannot be used
     BAD_CONFIG = 5
-    #: stdout was closed early (``lrcast events ID --json | head -1``): 128 + SIGPIPE
-    BROKEN_PIPE = 141
+    BROKEN_PIPE = 141  # 128 + SIGPIPE, as other Unix tools
 
 
-#: the exit codes as the help and the README list them
-EXIT_CODES_HELP = "\n".join(["Exit codes:", ""] + [f"- {code}: {meaning}" for code, meaning in (
-    (0, "ok"),
-    (1, "the service refused the request (4xx: unknown run, invalid field, conflict, token)"),
-    (2, "bad usage or local input (unknown option, unreadable or invalid spec file)"),
-    (3, "the service is unreachable"),
-    (4, "serve cannot bind its address (in use, not permitted)"),
-    (5, "bad configuration, or the database cannot be used (serve, db)"),
-    (141, "stdout was closed early (a pipe into head)"),
-)])
+#: what each exit code means, as ``--help`` and the README list them
+MEANINGS = {
+    ExitCode.OK: "ok",
+    ExitCode.REFUSED: "the service refused the request (4xx: unknown run, invalid field, "
+                      "conflict, token)",
+    ExitCode.USAGE: "bad usage or local input (unknown option, unreadable or invalid spec file)",
+    ExitCode.UNREACHABLE: "the service is unreachable",
+    ExitCode.CANNOT_BIND: "serve cannot bind its address (in use, not permitted)",
+    ExitCode.BAD_CONFIG: "bad configuration, or the database cannot be used (serve, db)",
+    ExitCode.BROKEN_PIPE: "stdout was closed early (a pipe into head)",
+}
+EXIT_CODES_HELP = "\n".join(["Exit codes:", ""] + [f"- {int(code)}: {meaning}"
+                                                    for code, meaning in MEANINGS.items()])
 
 
 class UsageError(Exception):
@@ -114,7 +112,7 @@ def connection_options(*, root: bool) -> dict[str, inspect.Parameter]:
 RootUrl, RootToken, RootJson = (p.annotation for p in connection_options(root=True).values())
 
 
-def guarded(command: Callable[..., Any]) -> Callable[..., None]:
+def _guarded(command: Callable[..., Any]) -> Callable[..., None]:
     """Run `command`; turn its errors into one clear line on stderr and an `ExitCode`, and a
     closed stdout into a quiet exit (no BrokenPipe traceback)."""
 
@@ -161,7 +159,7 @@ def client_command(command: Callable[..., Any], *,
     added = [p for name, p in connection_options(root=False).items() if name in options]
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 annotation=typer.Context)
-    run = guarded(command)
+    run = _guarded(command)
 
     @functools.wraps(command)
     def with_connection(ctx: typer.Context, **kwargs: Any) -> None:
