@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import lrcast
 from lrcast_service import Settings
 from tests.support import LRCastServer, free_port, sqlite_url
+from tests.support.postgres import postgres_database
 
 PASSWORD = "s3cret-pw"
 
@@ -50,6 +51,19 @@ def test_startup_line_and_plain_access_log(tmp_path: Path) -> None:
     assert f"store {server.database}" in first and "auth on" in first
     assert '"GET /v1/runs HTTP/1.1" 200' in log and '"GET /v1/runs/nope HTTP/1.1" 404' in log
     assert "tok-1" not in log and "tok-2" not in log
+
+
+def test_startup_line_hides_the_database_password(tmp_path: Path) -> None:
+    with postgres_database("serve's startup line on PostgreSQL") as url:
+        # the test server trusts loopback connections: the password is carried, not checked
+        with_password = sa.make_url(url).set(password=PASSWORD).render_as_string(
+            hide_password=False)
+        with LRCastServer(with_password, log_path=tmp_path / "out.log") as server:
+            httpx.get(server.url + "/healthz", timeout=10)
+            log = server.log()
+    assert PASSWORD not in log
+    assert f"store {sa.make_url(with_password).render_as_string(hide_password=True)}" in log
+    assert ":***@" in log
 
 
 def test_json_access_log(tmp_path: Path) -> None:
