@@ -24,8 +24,9 @@ def _reports(doc: Any, name: str) -> list[tuple[int, float]]:
     for i, report in enumerate(doc):
         step = report.get("step") if isinstance(report, dict) else None
         value = report.get("value") if isinstance(report, dict) else None
-        if not (isinstance(step, int) and step >= 0 and isinstance(value, (int, float))
-                and math.isfinite(value)) or isinstance(step, bool):
+        good_step = type(step) is int and step >= 0
+        good_value = type(value) in (int, float) and math.isfinite(value)
+        if not (good_step and good_value):
             raise UsageError(f"{name}: reports[{i}] needs a step (an integer, 0 or more) and a "
                              "finite value")
         pairs.append((step, float(value)))
@@ -80,7 +81,7 @@ def preview(
     png: Annotated[str | None, typer.Option(
         metavar="OUT.png", show_default=False, help="Save a plot (needs lrcast[plot]).")
     ] = None,
-    log: Annotated[bool, typer.Option(help="Log scale.")] = False,
+    log: Annotated[bool, typer.Option("--log", help="Log scale.")] = False,
     width: Annotated[int, typer.Option(min=1, help="Sparkline width.")] = 64,
     points: Annotated[int, typer.Option(
         min=1, help="At most this many points are computed (a stride beyond).")] = 2000,
