@@ -1,114 +1,64 @@
-"""The ``lrcast`` command line: the service (``serve``, ``db upgrade``) and its runs
+"""The ``lrcast`` command line (Typer): the service (``serve``, ``db upgrade``) and its runs
 (``runs``, ``lr``, ``preview``, ``amend``, ``rewind``, ``events``).
 
-Only the standard library is imported here; the service (``lrcast[service]``) is imported
-by the subcommands that need it. One function per subcommand: add a parser in `_parser`
-and a ``_cmd_<name>`` function.
+Client commands import neither the service nor its libraries: ``serve`` and ``db`` import
+``lrcast_service`` when they run. Each group of subcommands is one module in ``_cli/``.
 """
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
-import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from ._cli import _commands, _preview, _serve
+from ._cli._common import EXIT_CODES_HELP, Connection, ExitCode, RootJson, RootToken, RootUrl
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lrcast", no_args_is_help=True, rich_markup_mode="markdown", add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold a token
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP,
+    help="Learning-rate schedules as a service: run the service, inspect and change its runs, "
+         "preview a schedule.\n\nThe connection options (--url, --token, --json) go before or "
+         "after the subcommand.")
 
 
-def _service() -> Any:
-    """Import the service package, or exit with a clear message if the extra is missing."""
-    try:
-        import lrcast_service
-    except ImportError as exc:
-        sys.exit(f"lrcast: the service is not installed ({exc}); install lrcast[service]")
-    return lrcast_service
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"lrcast {__version__}")
+        raise typer.Exit()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.")] = False,
+    url: RootUrl = None,
+    token: RootToken = None,
+    as_json: RootJson = False,
+) -> None:
+    ctx.obj = Connection(url, token, as_json)
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    """Settings from the environment (LRCAST_*), overridden by the flags given."""
-    overrides = {key: value for key, value in
-                 (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)),
-                  ("database", args.database)) if value is not None}
-    if getattr(args, "insecure", False):
-        overrides["insecure"] = True
-    return _service().Settings(**overrides)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP service with uvicorn (uvloop/httptools where installed, no access log)."""
-    settings = _settings(args)
-    if not settings.token_list() and not settings.insecure and not _is_loopback(settings.host):
-        sys.exit(f"lrcast: refusing to listen on {settings.host} with no tokens; set "
-                 "LRCAST_TOKENS (or LRCAST_TOKENS_FILE), or pass --insecure")
-    import uvicorn
-
-    app = _service().create_app(settings)
-    import gc
-
-    # the start-up objects (thousands of modules' worth) live forever: keep them out of the
-    # collector's full passes, which otherwise stall the event loop under load
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                loop=_best("uvloop", "auto"), http=_best("httptools", "auto"),
-                log_level="warning", timeout_graceful_shutdown=5)
-    return 0
-
-
-def _best(module: str, fallback: str) -> str:
-    try:
-        __import__(module)
-    except ImportError:
-        return fallback
-    return module
-
-
-def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    """Apply the schema migrations to the database (also done at every start-up)."""
-    settings = _settings(args)
-    _service().upgrade_database(settings.database)
-    print(f"lrcast: database is up to date ({settings.redacted_database()})")
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lrcast", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--database", help="sqlite:///path.db or postgresql://... "
-                                          "(default sqlite:///./lrcast.db)")
-    serve.add_argument("--insecure", action="store_true",
-                       help="allow a non-loopback address with no tokens")
-    serve.set_defaults(func=_cmd_serve)
-
-    db = sub.add_parser("db", help="database administration")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
-    upgrade.add_argument("--database", help="database URL (default from LRCAST_DATABASE)")
-    upgrade.set_defaults(func=_cmd_db_upgrade)
-
-    from ._cli import add_commands  # the client subcommands: runs, lr, preview, amend, ...
-
-    add_commands(sub)
-    return parser
+app.callback()(_root)
+_serve.add_commands(app)
+_commands.add_commands(app)
+_preview.add_commands(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lrcast`` script and ``python -m lrcast``."""
-    args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Entry point of the ``lrcast`` script and ``python -m lrcast``: the exit code."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="lrcast")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

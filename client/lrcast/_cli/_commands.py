@@ -1,41 +1,25 @@
-"""The CLI's client subcommands: one function per subcommand, each talking to the service
-through `lrcast.Client` and printing a table (or ``--json``)."""
+"""The client subcommands (``runs list``/``runs show``, ``lr``, ``amend``, ``rewind``,
+``events``): each talks to the service through `lrcast.Client` and prints a table, or JSON
+with ``--json``. Registered on the ``lrcast`` app by `add_commands`."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import sys
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from .. import errors
+import typer
+
 from .._types import Request
-from ._output import (
-    UsageError,
-    facts,
-    fmt,
-    load_spec,
-    print_json,
-    save_png,
-    sparkline,
-    table,
-    waiting,
-)
+from ._common import Connection, UsageError, client_command
+from ._output import facts, fmt, load_spec, print_json, table, waiting
 
-#: exit codes: the service refused the request / bad local input or usage / unreachable
-EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+__all__ = ["add_commands"]
 
-
-def _client(args: argparse.Namespace) -> Any:
-    """A `lrcast.Client` for `--url`/`--token` (defaults: LRCAST_URL, LRCAST_TOKEN), with few
-    retries: a person at a terminal wants a quick, clear failure."""
-    from .. import Client, Retries, Timeouts
-
-    return Client(args.url, token=args.token, retries=Retries(attempts=2, backoff=0.2),
-                  timeouts=Timeouts(connect=5.0, read=60.0))
+RunId = Annotated[str, typer.Argument(metavar="ID", help="The run id.", show_default=False)]
+Step = Annotated[int, typer.Argument(metavar="STEP", min=0, help="A training step (0 or more).",
+                                     show_default=False)]
 
 
 def _run_path(run_id: str, suffix: str = "") -> str:
@@ -48,74 +32,47 @@ def _when(t: Any) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def guarded(command: Callable[[argparse.Namespace], int | None]) -> Callable[..., int]:
-    """Turn errors into one clear line on stderr and a non-zero exit code."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(command(args) or 0)
-        except UsageError as exc:
-            print(f"lrcast: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except errors.AuthError as exc:
-            print(f"lrcast: not authorized ({exc.message}); pass --token or set LRCAST_TOKEN",
-                  file=sys.stderr)
-            return EXIT_REFUSED
-        except errors.ServiceUnavailable as exc:
-            print(f"lrcast: cannot reach the service: {exc.message}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        except errors.LRCastError as exc:
-            extra = ""
-            field = getattr(exc, "field", None)
-            if isinstance(exc, errors.InvalidRequest) and field and field not in exc.message:
-                extra = f" (field {exc.field})"
-            if isinstance(exc, errors.AmendmentTooEarly) and exc.min_step is not None:
-                extra = f" (the earliest allowed step is {exc.min_step})"
-            print(f"lrcast: {exc.message}{extra}", file=sys.stderr)
-            return EXIT_REFUSED
-
-    run.__doc__ = command.__doc__
-    return run
-
-
 # runs ------------------------------------------------------------------------------------
 
-@guarded
-def cmd_runs_list(args: argparse.Namespace) -> None:
-    """List runs (newest pages first, as the service orders them); --all follows every page."""
-    with _client(args) as client, waiting("listing runs"):
+def runs_list(
+    conn: Connection,
+    limit: Annotated[int, typer.Option(min=1, help="Runs per page.")] = 50,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow every page.")] = False,
+) -> None:
+    """List the runs, in the service's order; --all follows every page."""
+    with conn.client() as client, waiting("listing runs"):
         runs: list[dict[str, Any]] = []
         after = None
         while True:
-            params: dict[str, Any] = {"limit": args.limit}
+            params: dict[str, Any] = {"limit": limit}
             if after is not None:
                 params["after"] = after
             page = client.send(Request("GET", "/v1/runs", params=params))
             runs.extend(page.get("runs", []))
             after = page.get("next")
-            if not args.all or not after:
+            if not all_pages or not after:
                 break
-    if args.json:
-        print_json({"runs": runs, "next": None if args.all else after})
+    if conn.json:
+        print_json({"runs": runs, "next": None if all_pages else after})
         return
     table(None, ["run", "world size", "aggregate", "version", "created", "metadata"],
           [[r["run_id"], r["world_size"], r["aggregate"], r["version"], _when(r["created_at"]),
             json.dumps(r.get("metadata") or {}) if r.get("metadata") else ""] for r in runs])
     if not runs:
         print("no runs")
-    elif after and not args.all:
-        print(f"more runs: lrcast runs list --all (or --limit {args.limit * 2})")
+    elif after and not all_pages:
+        print(f"more runs: lrcast runs list --all (or --limit {limit * 2})")
 
 
-@guarded
-def cmd_runs_show(args: argparse.Namespace) -> None:
-    """One run: its schedule, amendments, plateau state, pending rounds and rank progress."""
-    with _client(args) as client:
-        run = client.send(Request("GET", _run_path(args.run_id)))
+def runs_show(conn: Connection, run_id: RunId) -> None:
+    """One run: its schedule, amendments, plateau state, pending rounds and rank progress
+    (and the suggested LR of an LR range test)."""
+    with conn.client() as client:
+        run = client.send(Request("GET", _run_path(run_id)))
         suggestion = None
         if (run.get("schedule") or {}).get("type") == "LRRangeTest":
-            suggestion = client.send(Request("GET", _run_path(args.run_id, "/suggestion")))
-    if args.json:
+            suggestion = client.send(Request("GET", _run_path(run_id, "/suggestion")))
+    if conn.json:
         print_json(run if suggestion is None else {**run, "suggestion": suggestion})
         return
     spec = run.get("schedule", {})
@@ -128,7 +85,7 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
     pairs.append(("amendments allowed from step", fmt(run.get("min_amendment_step"))))
     if run.get("metadata"):
         pairs.append(("metadata", json.dumps(run["metadata"])))
-    facts(f"run {run.get('run_id', args.run_id)}", pairs)
+    facts(f"run {run.get('run_id', run_id)}", pairs)
     segments = run.get("timeline") or []
     if len(segments) > 1:
         table("timeline", ["from step", "origin", "scale", "schedule", "decisions"],
@@ -150,16 +107,18 @@ def cmd_runs_show(args: argparse.Namespace) -> None:
 
 # queries and changes ---------------------------------------------------------------------
 
-@guarded
-def cmd_lr(args: argparse.Namespace) -> None:
-    """The LR of a run at a step (every group's, and the momentum where it cycles)."""
-    params: dict[str, Any] = {"step": args.step}
-    if args.wait:
-        params["wait"] = args.wait
-    with _client(args) as client, waiting(f"waiting up to {args.wait:g}s for step {args.step}"):
-        data = client.send(Request("GET", _run_path(args.run_id, "/lr"), params=params,
-                                   wait=args.wait or 0.0))
-    if args.json:
+def lr(
+    conn: Connection, run_id: RunId, step: Step,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for a pending plateau "
+                                                    "round.")] = 0.0,
+) -> None:
+    """The LR of a run at a step: every parameter group's, and the momentum where it cycles."""
+    params: dict[str, Any] = {"step": step}
+    if wait:
+        params["wait"] = wait
+    with conn.client() as client, waiting(f"waiting up to {wait:g}s for step {step}"):
+        data = client.send(Request("GET", _run_path(run_id, "/lr"), params=params, wait=wait))
+    if conn.json:
         print_json(data)
         return
     print(fmt(data["lr"]))
@@ -169,96 +128,70 @@ def cmd_lr(args: argparse.Namespace) -> None:
         print(f"momentum: {fmt(data['momentum'])}")
 
 
-@guarded
-def cmd_preview(args: argparse.Namespace) -> None:
-    """A spec's LR curve, computed by the service without storing anything: a sparkline in the
-    terminal, --png for a plot (matplotlib), --json for the numbers."""
-    doc = load_spec(args.spec)
-    if not isinstance(doc, dict):
-        raise UsageError(f"{args.spec}: a spec is a JSON/YAML object with a 'type'")
-    # A preview body ({"schedule": ..., "reports": [...]}) is accepted as well as a bare spec.
-    body = dict(doc) if "schedule" in doc and "type" not in doc else {"schedule": doc}
-    steps = args.steps or body.pop("steps", None) or 1000
-    body.pop("steps", None)
-    stride = max(1, -(-steps // args.points))
-    body.update({"start": 0, "stop": steps, "stride": stride})
-    with _client(args) as client:
-        data = client.send(Request("POST", "/v1/preview", json=body))
-    if args.png:
-        save_png(args.png, data["steps"], data["lr"], title=_title(body["schedule"], steps),
-                 log=args.log)
-    if args.json:
-        print_json(data)
-        return
-    lrs = data["lr"]
-    print(f"{_title(body['schedule'], steps)} (stride {stride}{', log scale' if args.log else ''})")
-    print(f"max {fmt(max(lrs))}")
-    print(sparkline(lrs, width=args.width, log=args.log))
-    print(f"min {fmt(min(lrs))}")
-    print(f"step {data['steps'][0]}: {fmt(lrs[0])}  ...  step {data['steps'][-1]}: {fmt(lrs[-1])}")
-    if args.png:
-        print(f"plot saved to {args.png}")
-
-
-def _title(spec: Any, steps: int) -> str:
-    kind = spec.get("type", "?") if isinstance(spec, dict) else "?"
-    return f"{kind}, steps 0..{steps - 1}"
-
-
-@guarded
-def cmd_amend(args: argparse.Namespace) -> None:
-    """Change a run's schedule from a step on: a new spec, or --scale to multiply it."""
-    if (args.spec is None) == (args.scale is None):
+def amend(
+    conn: Connection, run_id: RunId,
+    from_step: Annotated[int, typer.Option(min=0, metavar="S", show_default=False,
+                                           help="The first step the change applies to.")],
+    spec: Annotated[str | None, typer.Argument(
+        metavar="SPEC", help="The new schedule: a .json or .yaml file, or - for stdin.",
+        show_default=False)] = None,
+    scale: Annotated[float | None, typer.Option(
+        metavar="X", help="Multiply the schedule in force by X instead of a new SPEC.")] = None,
+) -> None:
+    """Change a run's schedule from a step on: a new SPEC, or --scale to multiply it."""
+    if (spec is None) == (scale is None):
         raise UsageError("give either a SPEC file or --scale FACTOR")
-    body: dict[str, Any] = {"from_step": args.from_step}
-    if args.spec is not None:
-        body["schedule"] = load_spec(args.spec)
+    body: dict[str, Any] = {"from_step": from_step}
+    if spec is not None:
+        body["schedule"] = load_spec(spec)
     else:
-        body["scale"] = args.scale
-    with _client(args) as client:
-        data = client.send(Request("POST", _run_path(args.run_id, "/amendments"), json=body))
-    if args.json:
+        body["scale"] = scale
+    with conn.client() as client:
+        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
+    if conn.json:
         print_json(data)
         return
-    what = f"scaled by {fmt(args.scale)}" if args.scale is not None else "new schedule"
-    print(f"run {args.run_id} amended from step {args.from_step} ({what}); "
+    what = f"scaled by {fmt(scale)}" if scale is not None else "new schedule"
+    print(f"run {run_id} amended from step {from_step} ({what}); "
           f"version {data.get('version')}")
 
 
-@guarded
-def cmd_rewind(args: argparse.Namespace) -> None:
+def rewind(
+    conn: Connection, run_id: RunId, step: Step,
+    resume_id: Annotated[str | None, typer.Option(
+        help="The same id for every rank resuming together.")] = None,
+) -> None:
     """Tell the service the job resumed from a checkpoint at STEP (idempotent)."""
-    body: dict[str, Any] = {"to_step": args.step}
-    if args.resume_id:
-        body["resume_id"] = args.resume_id
-    with _client(args) as client:
-        data = client.send(Request("POST", _run_path(args.run_id, "/rewind"), json=body))
-    if args.json:
+    body: dict[str, Any] = {"to_step": step}
+    if resume_id:
+        body["resume_id"] = resume_id
+    with conn.client() as client:
+        data = client.send(Request("POST", _run_path(run_id, "/rewind"), json=body))
+    if conn.json:
         print_json(data)
         return
     state = "rewound" if data.get("applied", True) else "already rewound"
-    print(f"run {args.run_id} {state} to step {args.step}; version {data.get('version')}")
+    print(f"run {run_id} {state} to step {step}; version {data.get('version')}")
 
 
-@guarded
-def cmd_events(args: argparse.Namespace) -> None:
+def events(conn: Connection, run_id: RunId) -> None:
     """A run's history: created, plateau decisions, amendments, rewinds."""
     events: list[dict[str, Any]] = []
-    with _client(args) as client:
+    with conn.client() as client:
         after = None
         while True:
             params: dict[str, Any] = {"limit": 500}
             if after is not None:
                 params["after"] = after
-            page = client.send(Request("GET", _run_path(args.run_id, "/events"), params=params))
+            page = client.send(Request("GET", _run_path(run_id, "/events"), params=params))
             events.extend(page.get("events", []))
             after = page.get("next")
             if after is None or not page.get("events"):
                 break
-    if args.json:
+    if conn.json:
         print_json({"events": events})
         return
-    table(f"events of {args.run_id}", ["#", "time", "event", "step", "details"],
+    table(f"events of {run_id}", ["#", "time", "event", "step", "details"],
           [[e["id"], _when(e.get("time")), e.get("kind"), _event_step(e), _event_details(e)]
            for e in events])
 
@@ -285,3 +218,13 @@ def _event_details(event: dict[str, Any]) -> str:
 
 def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add the client subcommands to the ``lrcast`` app."""
+    runs = typer.Typer(help="List or show runs.", no_args_is_help=True)
+    runs.command("list")(client_command(runs_list))
+    runs.command("show")(client_command(runs_show))
+    app.add_typer(runs, name="runs")
+    for command in (lr, amend, rewind, events):
+        app.command()(client_command(command))

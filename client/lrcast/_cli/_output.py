@@ -1,8 +1,8 @@
-"""What the CLI prints: tables (rich when installed, plain text otherwise), JSON, sparklines,
-PNG plots (matplotlib, the ``plot`` extra), and the spec files it reads (JSON or YAML).
+"""What the CLI prints: tables (rich), JSON, sparklines, PNG plots (matplotlib, the ``plot``
+extra), and the spec files it reads (JSON or YAML).
 
-Every optional library is imported inside the function that needs it, so ``import lrcast``
-stays light.
+rich, PyYAML and matplotlib are imported inside the functions that need them, so a command
+that prints one number does not pay for them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-
-class UsageError(Exception):
-    """Bad local input (a missing file, invalid JSON, a missing optional library): exit 2."""
+from ._common import UsageError
 
 
 @contextlib.contextmanager
@@ -26,11 +24,8 @@ def waiting(message: str) -> Iterator[None]:
     if not sys.stderr.isatty():
         yield
         return
-    try:
-        from rich.console import Console
-    except ImportError:
-        yield
-        return
+    from rich.console import Console
+
     with Console(stderr=True).status(message):
         yield
 
@@ -42,14 +37,11 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table on stdout: a rich table when rich is importable, aligned plain text otherwise."""
+    """A table on stdout (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
     cells = [["" if v is None else str(v) for v in row] for row in rows]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        _plain_table(title, columns, cells)
-        return
     out = Table(title=title, title_justify="left", show_lines=False)
     for name in columns:
         out.add_column(name, overflow="fold")
@@ -61,16 +53,6 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 def _width() -> int | None:
     """Wide enough for the tables when stdout is not a terminal (pipes, tests)."""
     return None if sys.stdout.isatty() else 160
-
-
-def _plain_table(title: str | None, columns: Sequence[str], rows: list[list[str]]) -> None:
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-    if title:
-        print(title)
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def facts(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
