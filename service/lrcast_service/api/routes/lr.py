@@ -1,8 +1,8 @@
 """LR queries: one step (``/lr``), a range (``/lrs``), the resolved schedule (``/timeline``).
 
-``GET /lr`` is normally answered by the fast path (`lr_fast.py`) before FastAPI; this route
-answers what the fast path hands over (cache misses, frontier extensions, long-polls, errors)
-with the same bytes.
+``GET /lr`` is normally answered by the fast path (`api/fast_lr.py`) before FastAPI; this
+route answers what the fast path hands over (cache misses, frontier extensions, long-polls,
+errors) with the same bytes (`RunView.lr_body`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from ...core import frontier, timeline
 from ..deps import LiveDep
-from ..domain.live import RunView, evaluate
-from ..errors import invalid
-from ..models import LR, MAX_POINTS, MAX_STEP, LRRange
-from ._common import RankQ, RunId, StepQ, WaitQ
+from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
+from ..params import RankQ, RunId, StepQ, WaitQ
 
 router = APIRouter(prefix="/v1", tags=["lr"])
 
@@ -28,37 +27,9 @@ async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
     same step: an amendment can no longer take effect at a step once it was served. While
     the plateau round at some step s <= `step` waits for reports, waits up to `wait` seconds
     for it, then 409 round_pending."""
-    check_rank(await live.view(run_id), rank)
+    frontier.check_rank((await live.view(run_id)).world_size, rank)
     view, _ = await live.served(run_id, step, 1, rank, wait)
     return Response(view.lr_body(step), media_type="application/json")
-
-
-def check_rank(view: RunView, rank: int | None) -> None:
-    """422 for a rank outside ``0..world_size-1``."""
-    if rank is not None and rank >= view.world_size:
-        raise invalid("rank", f"must be in 0..{view.world_size - 1}")
-
-
-def evaluate_range(timeline: Any, steps: range) -> dict[str, Any]:
-    """LRs (and momenta) for every step of `steps` (at most MAX_POINTS)."""
-    lr, lrs, mom = [], [], []
-    cycles = True
-    for step in steps:
-        values, moms = evaluate(timeline, step)
-        lrs.append(values)
-        lr.append(values[0])
-        cycles = cycles and moms is not None
-        mom.append(moms[0] if moms is not None else None)
-    return {"steps": list(steps), "lr": lr, "lrs": lrs, "momentum": mom if cycles else None}
-
-
-def check_range(start: int, stop: int, stride: int) -> range:
-    if stop <= start:
-        raise invalid("stop", "must be greater than start")
-    steps = range(start, stop, stride)
-    if len(steps) > MAX_POINTS:
-        raise invalid("stop", f"at most {MAX_POINTS} points per call")
-    return steps
 
 
 @router.get("/runs/{run_id}/lrs", response_model=LRRange)
@@ -68,16 +39,16 @@ async def get_lrs(run_id: RunId, start: StepQ, stop: Annotated[int, Query(ge=1, 
     """LRs for ``range(start, stop, stride)`` (at most 100,000 points), for inspection: it
     does not reserve the steps, so steps at or past the run's served frontier may still be
     changed by an amendment (training ranks use ``/lr`` or a lease)."""
-    steps = check_range(start, stop, stride)
+    steps = timeline.step_range(start, stop, stride)
     view = await live.past_barrier(run_id, steps[-1], wait)
-    return {**evaluate_range(view.timeline, steps), "version": view.version}
+    return {**timeline.evaluate_range(view.timeline, steps), "version": view.version}
 
 
-@router.get("/runs/{run_id}/timeline")
+@router.get("/runs/{run_id}/timeline", response_model=ResolvedTimeline)
 async def get_timeline(run_id: RunId, live: LiveDep, step: Annotated[
         int | None, Query(ge=0, le=MAX_STEP, description="barrier at this step (default: "
                                                           "any pending round)")] = None,
-                       wait: WaitQ = 0.0) -> dict[str, Any]:
+                       wait: WaitQ = 0.0) -> ResolvedTimeline:
     """The run's resolved schedule (segments with their plateau decisions), read-only: it
     reserves nothing (leases do). Follows the barrier rule like ``/lr``."""
     if step is None:
@@ -86,7 +57,6 @@ async def get_timeline(run_id: RunId, live: LiveDep, step: Annotated[
             view = await live.past_barrier(run_id, view.barrier, wait)
     else:
         view = await live.past_barrier(run_id, step, wait)
-    return {"run_id": view.run_id, "version": view.version, "timeline": view.timeline_json(),
-            "metric_driven": view.metric_driven, "world_size": view.world_size,
-            "served_frontier": view.frontier}
-
+    return ResolvedTimeline(run_id=view.run_id, version=view.version,
+                            timeline=view.timeline_json(), metric_driven=view.metric_driven,
+                            world_size=view.world_size, served_frontier=view.frontier)

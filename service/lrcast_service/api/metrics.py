@@ -1,14 +1,11 @@
 """Prometheus metrics, in a registry of the app's own (so several apps can live in one
-process, as in tests), and the ASGI middleware that counts every request by route template."""
+process, as in tests); `middleware.MetricsMiddleware` counts every request."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-
-Scope = dict[str, Any]
 
 
 class Metrics:
@@ -39,31 +36,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    """Counts each HTTP request under its route template (``/v1/runs/{run_id}/lr``), never the
-    raw path; unmatched paths count as ``unmatched``."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            template = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], template, status, time.perf_counter() - start)

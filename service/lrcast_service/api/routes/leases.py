@@ -1,13 +1,14 @@
-"""Leases: the resolved schedule for a span of steps, for the client's local evaluation."""
+"""Leases: the resolved schedule for a span of steps, for the client's local evaluation
+(the horizon: `core/frontier.py`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ...core import frontier
 from ..deps import LiveDep
 from ..models import Lease, LeaseIn
-from ._common import RunId, WaitQ
-from .lr import check_rank
+from ..params import RunId, WaitQ
 
 router = APIRouter(prefix="/v1", tags=["leases"])
 
@@ -20,7 +21,7 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, wait: WaitQ = 0.0) 
     plateau round; the service persists served_frontier >= horizon before answering, so no
     amendment can change a leased step. A round pending at or below `step` is a barrier as
     for ``/lr`` (long-poll `wait`, then 409 round_pending)."""
-    check_rank(await live.view(run_id), body.rank)
+    frontier.check_rank((await live.view(run_id)).world_size, body.rank)
     view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait)
     return Lease(run_id=run_id, version=view.version, timeline=view.timeline_json(),
                  start=body.step, horizon=horizon, metric_driven=view.metric_driven,

@@ -13,41 +13,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from lrcast.schedules import Timeline
 
-from ..errors import ApiError, evaluation_error, run_not_found
-from ..store.base import Store
-from . import rules
-from .record import RunRecord
+from ..core import frontier, rounds, timeline
+from ..core.changes import Change, History
+from ..core.errors import RoundPending, RunNotFound
+from ..core.record import RunRecord
+from ..store.base import R, Rule, Store
 
 T = TypeVar("T")
+
+
+def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
+            _: History) -> tuple[Change, None]:
+    return frontier.extend(rec, at_least, progress), None
 _MAX_CACHED_BODIES = 4096
 
 
 def encode(payload: dict[str, Any]) -> bytes:
     """The one JSON encoder of LR answers (the fast path and the route share it)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-
-
-def evaluate(timeline: Timeline, step: int) -> tuple[list[float], list[float] | None]:
-    """LRs and momenta (None where not cycled) of `step`, as finite floats; the engine's
-    errors, or a non-finite value, become the 422 of `evaluation_error`, never a 500."""
-    try:
-        lrs, moms = timeline.values(step)
-        lrs_out = [float(x) for x in lrs]
-        moms_out = [float(x) for x in moms] if moms is not None else None
-        if not all(math.isfinite(x) for x in lrs_out + (moms_out or [])):
-            raise ValueError("the schedule gives a non-finite value")
-    except Exception as exc:  # the engine's errors, or a bug in a schedule
-        raise evaluation_error(exc, step) from exc
-    return lrs_out, moms_out
 
 
 class RunView:
@@ -59,10 +51,10 @@ class RunView:
         self.version = rec.version
         self.frontier = rec.frontier
         self.world_size = rec.world_size
-        self.timeline: Timeline = rules.build_timeline(rec)
-        self.metric_driven = rules.metric_driven(rec)
+        self.timeline: Timeline = timeline.build_timeline(rec)
+        self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
-        self.barrier = rules.first_open_round(rec)
+        self.barrier = frontier.barrier(rec)
         self._bodies: dict[int, bytes] = {}
         self._timeline_json: list[dict[str, Any]] | None = None
 
@@ -72,8 +64,8 @@ class RunView:
         return [r for r in range(self.world_size) if r not in got]
 
     def lr_payload(self, step: int) -> dict[str, Any]:
-        """``GET .../lr`` for `step` (ApiError 422 where the schedule has no LR)."""
-        lrs_out, moms_out = evaluate(self.timeline, step)
+        """``GET .../lr`` for `step` (`StepOutOfRange` where the schedule has no LR)."""
+        lrs_out, moms_out = timeline.evaluate(self.timeline, step)
         return {"run_id": self.run_id, "step": step, "lr": lrs_out[0], "lrs": lrs_out,
                 "momentum": moms_out[0] if moms_out else None, "momentums": moms_out,
                 "version": self.version}
@@ -93,11 +85,8 @@ class RunView:
             self._timeline_json = self.timeline.to_json()
         return self._timeline_json
 
-    def pending(self, step: int) -> ApiError:
-        missing = self.missing_ranks(step)
-        return ApiError(409, "round_pending",
-                        f"the plateau round at step {step} waits for ranks {missing}",
-                        step=step, missing_ranks=missing)
+    def pending(self, step: int) -> RoundPending:
+        return RoundPending(step, self.missing_ranks(step))
 
 
 class LiveRuns:
@@ -114,7 +103,7 @@ class LiveRuns:
         self._queued: dict[str, list[tuple[int, int, float, asyncio.Future[Any]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed: dict[str, asyncio.Event] = {}
-        #: set on PostgreSQL by `store.notify.attach`: other replicas' writes refresh views,
+        #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
         #: and views of metric-driven runs are checked current before passing the barrier
         self.replication: Any = None
 
@@ -144,13 +133,35 @@ class LiveRuns:
             event.set()
 
     async def write(self, run_id: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store write in the threadpool under the run's lock; install its record(s)."""
+        """Run a store write in the threadpool under the run's lock; install the record it
+        returns first, if any (the rest of the result goes to the caller)."""
         async with self._lock(run_id):
             result = await run_in_threadpool(fn, *args)
             rec = result[0] if isinstance(result, tuple) else result
             if isinstance(rec, RunRecord):
                 self.install(rec)
             return result
+
+    async def create(self, run_id: str, spec: dict[str, Any], world_size: int,
+                     aggregate: str, metadata: dict[str, Any]) -> tuple[RunView, bool]:
+        """(the run's view, created): `Store.create_run`, idempotent."""
+        _, created = await self.write(run_id, self.store.create_run, run_id, spec,
+                                      world_size, aggregate, metadata)
+        return await self.view(run_id), created
+
+    async def delete(self, run_id: str) -> bool:
+        """Delete the run everywhere; False if there was none."""
+        gone = await self.write(run_id, self.store.delete_run, run_id)
+        self.forget(run_id)
+        return gone
+
+    def progress_of(self, rec: RunRecord) -> dict[int, int]:
+        """Each rank's latest step: as persisted, and as seen by this process since."""
+        return frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {}))
+
+    async def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
+        """`Store.apply` the rule under the run's lock; install the committed record."""
+        return await self.write(run_id, self.store.apply, run_id, rule)
 
     async def report(self, run_id: str, step: int, rank: int, value: float) -> Any:
         """One report, committed together with the reports to the same run that arrived
@@ -171,8 +182,9 @@ class LiveRuns:
             if not batch:
                 return
             try:
+                items = [(s, r, v) for s, r, v, _ in batch]
                 rec, results = await run_in_threadpool(
-                    self.store.report_many, run_id, [(s, r, v) for s, r, v, _ in batch])
+                    self.store.apply, run_id, partial(rounds.report, items=items))
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():
@@ -197,12 +209,12 @@ class LiveRuns:
             if view is None:
                 rec = await run_in_threadpool(self.store.load, run_id)
                 if rec is None:
-                    raise run_not_found(run_id)
+                    raise RunNotFound(run_id)
                 view = self.install(rec)
         return view
 
     async def refresh(self, run_id: str) -> None:
-        """Reload a run another replica wrote (store/notify.py); installing the fresh view
+        """Reload a run another replica wrote (runtime/replication.py); installing the fresh view
         wakes its waiters. Under the run's lock, so it lands after any write of this process
         in flight. A run neither cached nor awaited here is left alone."""
         if run_id not in self.views and run_id not in self._changed:
@@ -222,13 +234,13 @@ class LiveRuns:
 
     async def past_barrier(self, run_id: str, step: int, wait: float) -> RunView:
         """The view once no undecided round lies at or before `step`, waiting up to `wait`
-        seconds for the deciding report; 409 round_pending past that."""
+        seconds for the deciding report; `RoundPending` past that."""
         deadline = time.monotonic() + min(max(wait, 0.0), self.max_wait)
         while True:
             view = await self.view(run_id)
             replication = self.replication if view.metric_driven else None
             if view.barrier is None or step < view.barrier:
-                # replicas: the round may have opened on another one (store/notify.py)
+                # replicas: the round may have opened on another one (runtime/replication.py)
                 if replication is None or await replication.current(view):
                     return view
                 continue
@@ -251,16 +263,20 @@ class LiveRuns:
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
                      wait: float) -> tuple[RunView, int]:
         """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
-        `step`, horizon = step + span capped at the next undecided round, and the persisted
-        frontier at or beyond the horizon (extended by one write when needed)."""
+        `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
+        beyond it (extended by one write when needed)."""
         self.note_progress(run_id, rank, step)
         while True:
             view = await self.past_barrier(run_id, step, wait)
-            horizon = step + span
-            if view.barrier is not None:
-                horizon = min(horizon, view.barrier)
-            if horizon <= view.frontier:
-                return view, horizon
-            target = max(horizon, step + self.reserve_chunk)
-            await self.write(run_id, self.store.extend_frontier, run_id, target,
-                             dict(self.progress.get(run_id, {})))
+            end = frontier.horizon(step, span, view.barrier)
+            if end <= view.frontier:
+                return view, end
+            target = frontier.reservation(step, end, self.reserve_chunk)
+            progress = dict(self.progress.get(run_id, {}))
+            await self.apply(run_id, partial(_extend, target, progress))
+
+    def rewound(self, run_id: str, to_step: int) -> None:
+        """Bring this process's progress of the run's ranks back to `to_step`."""
+        progress = self.progress.get(run_id, {})
+        for rank, step in progress.items():
+            progress[rank] = min(step, to_step)

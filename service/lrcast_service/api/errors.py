@@ -1,5 +1,10 @@
-"""One error type for the API, and the handlers that turn every failure into
-``{"detail": ..., "code": ...}`` (never a 500 for bad input)."""
+"""Errors as HTTP: the one table mapping each domain error (`core.errors`) to its status and
+code, `ApiError` for the few errors that are HTTP's own (401, 413, 503), and the handlers
+that turn every failure into ``{"detail": ..., "code": ..., **fields}``.
+
+Bad input is never a 500: what reaches the catch-all handler is a bug, logged with its
+traceback and answered 500 ``internal_error``.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lrcast.schedules import SpecError, StepOutOfRange
+from ..core import errors
+from ..core.errors import DomainError
 
 log = logging.getLogger("lrcast.service")
 
+INTERNAL_ERROR = {"detail": "internal error", "code": "internal_error"}
+
 
 class ApiError(Exception):
-    """An error answer: HTTP `status`, machine-readable `code`, human `detail`, extra fields."""
+    """An error of HTTP itself, not of a rule: HTTP `status`, machine-readable `code`, human
+    `detail`, extra fields."""
 
     def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -30,29 +39,32 @@ class ApiError(Exception):
         return {"detail": self.detail, "code": self.code, **self.extra}
 
 
-def run_not_found(run_id: str) -> ApiError:
-    return ApiError(404, "run_not_found", f"no run {run_id!r}")
+#: THE table: each domain error -> (HTTP status, error code); a subclass not listed takes its
+#: nearest listed base's entry
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    errors.Invalid: (422, "invalid"),
+    errors.StepOutOfRange: (422, "step_out_of_range"),
+    errors.RunNotFound: (404, "run_not_found"),
+    errors.RunConflict: (409, "run_conflict"),
+    errors.RoundPending: (409, "round_pending"),
+    errors.ReportConflict: (409, "report_conflict"),
+    errors.RoundClosed: (409, "round_closed"),
+    errors.NotMetricDriven: (409, "not_metric_driven"),
+    errors.AmendmentTooEarly: (409, "amendment_too_early"),
+    errors.NotRangeTest: (409, "not_range_test"),
+    errors.RangeTestStopped: (409, "range_test_stopped"),
+}
 
 
-def invalid(field: str, reason: str) -> ApiError:
-    """422 naming the field at fault."""
-    return ApiError(422, "invalid", f"{field}: {reason}", field=field)
+def status_and_code(exc: DomainError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    raise TypeError(f"{type(exc).__name__} has no entry in DOMAIN_ERRORS") from exc
 
 
-def spec_error(exc: Exception, prefix: str = "schedule") -> ApiError:
-    """422 for a schedule the engine rejects, naming ``schedule.<path>``."""
-    if isinstance(exc, SpecError):
-        field = f"{prefix}.{exc.path}" if exc.path else prefix
-        return ApiError(422, "invalid", f"{field}: {exc.reason}", field=field)
-    return ApiError(422, "invalid", f"{prefix}: {type(exc).__name__}: {exc}", field=prefix)
-
-
-def evaluation_error(exc: Exception, step: int) -> ApiError:
-    """422 for a step the schedule cannot answer (as PyTorch would raise there)."""
-    if isinstance(exc, StepOutOfRange):
-        return ApiError(422, "step_out_of_range", str(exc), step=step)
-    return ApiError(422, "step_out_of_range", f"step {step}: {type(exc).__name__}: {exc}",
-                    step=step)
+def domain_body(exc: DomainError) -> dict[str, Any]:
+    return {"detail": exc.detail, "code": status_and_code(exc)[1], **exc.fields}
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -71,6 +83,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(domain_body(exc), status_code=status_and_code(exc)[0])
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,4 +107,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
+        return JSONResponse(INTERNAL_ERROR, status_code=500)

@@ -1,12 +1,15 @@
-"""Rewind: the job resumed from a checkpoint."""
+"""Rewind: the job resumed from a checkpoint (`core/rewind.py`)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
 
+from ...core import rewind as rule
 from ..deps import LiveDep
 from ..models import RewindIn, RewindOut
-from ._common import RunId
+from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["rewind"])
 
@@ -21,10 +24,8 @@ async def rewind(run_id: RunId, body: RewindIn, live: LiveDep) -> RewindOut:
     Idempotent: a rewind identical (to_step, resume_id) to the latest applied one is a no-op
     (`applied` false). With a resume_id that holds until another rewind; without one, only
     while nothing was reported since."""
-    rec, applied = await live.write(run_id, live.store.rewind, run_id, body.to_step,
-                                    body.resume_id)
+    rec, applied = await live.apply(run_id, partial(rule.rewind, to_step=body.to_step,
+                                                    resume_id=body.resume_id))
     if applied:
-        progress = live.progress.get(run_id, {})
-        for rank, step in progress.items():
-            progress[rank] = min(step, body.to_step)
+        live.rewound(run_id, body.to_step)
     return RewindOut(run_id=run_id, to_step=body.to_step, version=rec.version, applied=applied)

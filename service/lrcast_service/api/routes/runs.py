@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from ...core import frontier, rounds
+from ...core.errors import RunNotFound
+from ...core.timeline import build_schedule
+from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
-from ..domain import rules
-from ..domain.live import LiveRuns, RunView
-from ..errors import run_not_found
 from ..models import (
     PendingRound,
     PlateauInfo,
@@ -21,19 +22,17 @@ from ..models import (
     RunPage,
     RunSummary,
 )
-from ._common import RunId, build_schedule
+from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 
 
 def _run(view: RunView, live: LiveRuns) -> Run:
     rec = view.record
-    progress = dict(rec.progress)
-    for rank, step in live.progress.get(rec.run_id, {}).items():
-        progress[rank] = max(progress.get(rank, -1), step)
+    progress = live.progress_of(rec)
     plateau = []
     for inst in rec.instances.values():
-        state = rules.plateau_state(inst)
+        state = rounds.plateau_state(inst)
         if state is not None:
             plateau.append(PlateauInfo(instance=inst.idx, origin=inst.origin,
                                        state=state.to_json()))
@@ -41,7 +40,7 @@ def _run(view: RunView, live: LiveRuns) -> Run:
         run_id=rec.run_id, schedule=rec.spec, world_size=rec.world_size,
         aggregate=rec.aggregate, metadata=rec.metadata, created_at=rec.created_at,
         version=rec.version, served_frontier=rec.frontier,
-        min_amendment_step=rules.min_amendment_step(rec), metric_driven=view.metric_driven,
+        min_amendment_step=frontier.min_amendment_step(rec), metric_driven=view.metric_driven,
         timeline=view.timeline_json(), plateau=plateau,
         pending_rounds=[PendingRound(step=s, received=len(r.reports), expected=rec.world_size,
                                      missing_ranks=view.missing_ranks(s))
@@ -52,9 +51,8 @@ def _run(view: RunView, live: LiveRuns) -> Run:
 
 async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response) -> Run:
     build_schedule(body.schedule)
-    _, created = await live.write(run_id, live.store.create_run, run_id, body.schedule,
-                                    body.world_size, body.aggregate, body.metadata)
-    view = await live.view(run_id)
+    view, created = await live.create(run_id, body.schedule, body.world_size,
+                                      body.aggregate, body.metadata)
     response.status_code = 201 if created else 200
     return _run(view, live)
 
@@ -95,8 +93,6 @@ async def get_run(run_id: RunId, live: LiveDep) -> Run:
 @router.delete("/runs/{run_id}", status_code=204)
 async def delete_run(run_id: RunId, live: LiveDep) -> Response:
     """Delete the run and its history."""
-    gone = await live.write(run_id, live.store.delete_run, run_id)
-    live.forget(run_id)
-    if not gone:
-        raise run_not_found(run_id)
+    if not await live.delete(run_id):
+        raise RunNotFound(run_id)
     return Response(status_code=204)

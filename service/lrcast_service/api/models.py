@@ -1,4 +1,5 @@
-"""The API's shapes (pydantic): the single source of the request and response bodies in /docs.
+"""The API's shapes (pydantic): every request and response body of the routes, as in /docs
+(the routes define none of their own).
 
 Numbers are bounded so that no input can overflow the engine or the store: steps are
 integers in ``[0, 2**53)``, ``world_size`` at most 65536, ranges at most 100,000 points.
@@ -10,8 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core.timeline import MAX_POINTS
+
 MAX_STEP = 2**53 - 1
-MAX_POINTS = 100_000
 RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 
 Step = Annotated[int, Field(ge=0, le=MAX_STEP, description="a step, 0-based")]
@@ -111,6 +113,17 @@ class LRRange(BaseModel):
     lrs: list[list[float]]
     momentum: list[float] | None
     version: int | None = Field(None, description="the run's version (None for a preview)")
+
+
+class ResolvedTimeline(BaseModel):
+    """``GET /v1/runs/{run_id}/timeline``: the run's resolved schedule, read-only."""
+
+    run_id: str
+    version: int
+    timeline: list[dict[str, Any]]
+    metric_driven: bool
+    world_size: int
+    served_frontier: int
 
 
 class ReportIn(_Body):
@@ -214,6 +227,51 @@ class PreviewIn(_Body):
     stop: Step | None = None
     stride: int = Field(1, ge=1, le=MAX_STEP)
     reports: list[PreviewReport] = Field(default_factory=list, max_length=MAX_POINTS)
+
+
+class RoundOut(BaseModel):
+    step: int
+    decided: bool
+    value: float | None = Field(description="the aggregated value, once decided")
+    received: int
+    expected: int
+    reports: dict[int, float] = Field(description="rank -> reported value")
+    min: float | None
+    max: float | None
+
+
+class RoundPage(BaseModel):
+    """Rounds in step order; pass `next` as `after` for the next page."""
+
+    run_id: str
+    world_size: int
+    aggregate: str
+    rounds: list[RoundOut]
+    next: int | None
+
+
+class Suggestion(BaseModel):
+    """torch-lr-finder's conclusion so far, with the curve it is drawn from."""
+
+    run_id: str
+    suggested_lr: float | None = Field(description="the LR at the steepest descent of the "
+                                                   "smoothed loss (None: too few points)")
+    suggested_step: int | None
+    best_loss: float | None = Field(description="the lowest smoothed loss")
+    diverged: bool = Field(description="the smoothed loss exceeded diverge_th * best_loss")
+    stopped_at: int | None = Field(description="the step at which the test diverged")
+    done: bool = Field(description="diverged, or every step of the sweep was reported")
+    num_iter: int
+    steps: list[int] = Field(description="the decided rounds kept (up to the divergence)")
+    lrs: list[float]
+    losses: list[float] = Field(description="aggregated loss per step, as reported")
+    smoothed: list[float] = Field(description="the smoothed loss torch-lr-finder plots")
+
+
+class Status(BaseModel):
+    """``/healthz`` and ``/readyz``."""
+
+    status: str
 
 
 class ErrorBody(BaseModel):

@@ -8,25 +8,26 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import MetricsDep, StoreDep
 from ..errors import ApiError
+from ..models import Status
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+@router.get("/healthz", response_model=Status)
+async def healthz() -> Status:
     """The process answers."""
-    return {"status": "ok"}
+    return Status(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(store: StoreDep) -> dict[str, str]:
+@router.get("/readyz", response_model=Status)
+async def readyz(store: StoreDep) -> Status:
     """The store answers (503 otherwise)."""
     try:
         await run_in_threadpool(store.ping)
     except Exception as exc:
         raise ApiError(503, "store_unavailable", f"the store does not answer: "
                                                  f"{type(exc).__name__}") from exc
-    return {"status": "ready"}
+    return Status(status="ready")
 
 
 @router.get("/metrics")

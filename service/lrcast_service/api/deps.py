@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the app's services (store, live cache, settings) and auth."""
+"""FastAPI dependencies: the app's services (store, live views, range tests, settings,
+metrics) and auth."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ..config import Settings
+from ..runtime.live import LiveRuns
+from ..runtime.range_tests import RangeTests
+from ..store.base import Store
 from .auth import Auth
-from .config import Settings
-from .domain.live import LiveRuns
 from .metrics import Metrics
-from .store.base import Store
 
 
 def get_live(request: Request) -> LiveRuns:
@@ -19,6 +21,10 @@ def get_live(request: Request) -> LiveRuns:
 
 def get_store(request: Request) -> Store:
     return request.app.state.store
+
+
+def get_range_tests(request: Request) -> RangeTests:
+    return request.app.state.range_tests
 
 
 def get_settings(request: Request) -> Settings:
@@ -38,5 +44,6 @@ def require_token(request: Request) -> None:
 
 LiveDep = Annotated[LiveRuns, Depends(get_live)]
 StoreDep = Annotated[Store, Depends(get_store)]
+RangeTestsDep = Annotated[RangeTests, Depends(get_range_tests)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

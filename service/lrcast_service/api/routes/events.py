@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import StoreDep
 from ..models import EventPage
-from ._common import RunId
+from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["events"])
 

@@ -10,34 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import StoreDep
-from ._common import RunId
+from ..models import RoundOut, RoundPage
+from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
-
-
-class RoundOut(BaseModel):
-    step: int
-    decided: bool
-    value: float | None = Field(description="the aggregated value, once decided")
-    received: int
-    expected: int
-    reports: dict[int, float] = Field(description="rank -> reported value")
-    min: float | None
-    max: float | None
-
-
-class RoundPage(BaseModel):
-    """Rounds in step order; pass `next` as `after` for the next page."""
-
-    run_id: str
-    world_size: int
-    aggregate: str
-    rounds: list[RoundOut]
-    next: int | None
 
 
 @router.get("/runs/{run_id}/rounds", response_model=RoundPage)
