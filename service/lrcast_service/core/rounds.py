@@ -89,9 +89,11 @@ def report(rec: RunRecord, history: History,
     change = Change(record=rec)
     progress = dict(rec.progress)
     results: list[ReportResult] = []
+    # this batch's reports are not in `history` before the change commits
+    batch = _BatchHistory(history, {})
     for step, rank, value in items:
         try:
-            results.append(_report_one(rec, change, history, step, rank, value))
+            results.append(_report_one(rec, change, batch, step, rank, value))
         except DomainError as exc:  # raised before this report changed anything
             results.append(exc)
             continue
@@ -106,7 +108,19 @@ def report(rec: RunRecord, history: History,
     return change, results
 
 
-def _report_one(rec: RunRecord, change: Change, history: History, step: int, rank: int,
+@dataclass(frozen=True)
+class _BatchHistory:
+    """The older reports: the committed ones, and those made earlier in this batch."""
+
+    committed: History
+    made: dict[tuple[int, int], float]
+
+    def earlier_report(self, step: int, rank: int) -> float | None:
+        made = self.made.get((step, rank))
+        return made if made is not None else self.committed.earlier_report(step, rank)
+
+
+def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: int, rank: int,
                 value: float) -> tuple[list[Outcome], bool]:
     if rank >= rec.world_size:
         raise Invalid("rank", f"must be in 0..{rec.world_size - 1}")
@@ -132,7 +146,7 @@ def _report_one(rec: RunRecord, change: Change, history: History, step: int, ran
         rnd = rec.open_rounds[step] = Round(step, False)
         rec.last_round_step = max(rec.last_round_step or step, step)
     change.new_reports.append((step, rank, value))
-    rnd.reports[rank] = value
+    history.made[(step, rank)] = rnd.reports[rank] = value
     return _decide_ready(rec, change), True
 
 
