@@ -10,7 +10,7 @@ decided only after every round before it: rounds are applied in step order.
 Per report: the same value again counts nothing; another value for a rank that reported is
 `ReportConflict`; a step before the latest decided round is `RoundClosed` (unless it repeats
 a report made there); a schedule with no metric-driven part at the step is
-`NotMetricDriven` (an ``LRRangeTest`` takes its losses as reports too, `range_test.py`).
+`NotMetricDriven` (an ``LRRangeTest`` takes its losses as reports too, `lr_finder.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lrcast.schedules import PlateauState
 
 from .changes import Change, DecidedRound, History
 from .errors import DomainError, Invalid, NotMetricDriven, ReportConflict, RoundClosed
-from .range_test import is_range_test
+from .lr_finder import is_range_test
 from .record import Instance, Round, RunRecord
 from .timeline import instance_at, schedule_of
 

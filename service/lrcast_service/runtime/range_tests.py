@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from ..core import range_test
+from ..core import lr_finder
 from .live import LiveRuns, RunView
 
 __all__ = ["RangeTests"]
@@ -23,11 +23,11 @@ class RangeTests:
         self._default: dict[tuple[str, int], dict[str, Any]] = {}
 
     async def analyse(self, view: RunView, **options: Any) -> dict[str, Any]:
-        """`core.range_test.analyse` of the run's decided rounds (one read; in the
+        """`core.lr_finder.analyse` of the run's decided rounds (one read; in the
         threadpool, as the analysis of a long sweep takes a while)."""
         def blocking() -> dict[str, Any]:
             decided = self.live.store.decided_values(view.run_id)
-            return range_test.analyse(view.run_id, view.timeline, decided, **options)
+            return lr_finder.analyse(view.run_id, view.timeline, decided, **options)
 
         return await run_in_threadpool(blocking)
 
@@ -35,7 +35,7 @@ class RangeTests:
         """`RangeTestStopped` for a report past the step where a range test diverged; a
         no-op (one cached lookup) for every other run."""
         view = await self.live.view(run_id)
-        if not range_test.is_range_test(view.record.spec):
+        if not lr_finder.is_range_test(view.record.spec):
             return
         key = (run_id, view.version)
         result = self._default.get(key)
@@ -44,4 +44,4 @@ class RangeTests:
             if len(self._default) >= _MAX_CACHED:
                 self._default.clear()
             self._default[key] = result
-        range_test.check_not_stopped(result, step)
+        lr_finder.check_not_stopped(result, step)

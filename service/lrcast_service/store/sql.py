@@ -255,7 +255,8 @@ class SqlStore(Store):
         with self._write(run_id) as conn:
             rec = self._must_load(conn, run_id)
             change, result = rule(rec, _History(conn, run_id))
-            self._commit(conn, run_id, change)
+            if change:
+                self._commit(conn, run_id, change)
             return change.record or self._must_load(conn, run_id), result
 
     def _commit(self, conn: Connection, run_id: str, change: Change) -> None:

@@ -1,4 +1,4 @@
-"""The LR range test's result: ``GET /v1/runs/{run_id}/suggestion`` (`core/range_test.py`)."""
+"""The LR range test's result: ``GET /v1/runs/{run_id}/suggestion`` (`core/lr_finder.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ...core import range_test
+from ...core import lr_finder
 from ...core.errors import NotRangeTest
 from ..deps import LiveDep, RangeTestsDep
 from ..models import Suggestion
@@ -26,7 +26,7 @@ async def suggestion(run_id: RunId, live: LiveDep, range_tests: RangeTestsDep,
     descent of the smoothed loss, skipping `skip_start` points at the start and `skip_end`
     at the end) and the loss-vs-LR curve, from the losses reported so far."""
     view = await live.view(run_id)
-    if not range_test.is_range_test(view.record.spec):
+    if not lr_finder.is_range_test(view.record.spec):
         raise NotRangeTest(run_id, view.record.spec.get("type"))
     return await range_tests.analyse(view, smooth_f=smooth_f, diverge_th=diverge_th,
                                      skip_start=skip_start, skip_end=skip_end)

@@ -1,11 +1,11 @@
-"""`core/range_test.py`: the suggestion, and the stop at divergence."""
+"""`core/lr_finder.py`: the suggestion, and the stop at divergence."""
 
 from __future__ import annotations
 
 import pytest
 
 from lrcast.schedules import Timeline, parse
-from lrcast_service.core import range_test
+from lrcast_service.core import lr_finder
 from lrcast_service.core.errors import RangeTestStopped
 
 SPEC = {"type": "LRRangeTest", "start_lr": 1e-5, "end_lr": 1.0, "num_iter": 100}
@@ -19,25 +19,25 @@ def losses(diverge_at: int) -> list[tuple[int, float]]:
 
 def test_reports_past_the_divergence_are_refused() -> None:
     timeline = Timeline.single(parse(SPEC))
-    analysis = range_test.analyse("rt", timeline, losses(60))
+    analysis = lr_finder.analyse("rt", timeline, losses(60))
     assert analysis["diverged"] and analysis["stopped_at"] is not None
     stopped = analysis["stopped_at"]
     assert 60 <= stopped < 70
-    range_test.check_not_stopped(analysis, stopped)  # the step it stopped at still counts
+    lr_finder.check_not_stopped(analysis, stopped)  # the step it stopped at still counts
     with pytest.raises(RangeTestStopped) as exc:
-        range_test.check_not_stopped(analysis, stopped + 1)
+        lr_finder.check_not_stopped(analysis, stopped + 1)
     assert exc.value.fields == {"step": stopped + 1, "stopped_at": stopped,
                                 "suggested_lr": analysis["suggested_lr"]}
 
 
 def test_a_falling_loss_never_stops_and_suggests_an_lr_of_the_sweep() -> None:
     timeline = Timeline.single(parse(SPEC))
-    analysis = range_test.analyse("rt", timeline, losses(1000))
+    analysis = lr_finder.analyse("rt", timeline, losses(1000))
     assert not analysis["diverged"] and analysis["stopped_at"] is None and analysis["done"]
     assert analysis["suggested_lr"] in analysis["lrs"]
-    range_test.check_not_stopped(analysis, 10**6)
+    lr_finder.check_not_stopped(analysis, 10**6)
 
 
 def test_only_lr_range_test_specs_are_range_tests() -> None:
-    assert range_test.is_range_test(SPEC)
-    assert not range_test.is_range_test({"type": "StepLR", "lr": 0.1, "step_size": 1})
+    assert lr_finder.is_range_test(SPEC)
+    assert not lr_finder.is_range_test({"type": "StepLR", "lr": 0.1, "step_size": 1})
