@@ -6,7 +6,10 @@ view alone, so the hot path touches no database and costs O(log segments + log d
 whatever the number of steps, reports or runs. Every write in this process goes through
 `LiveRuns.write`, which holds the run's asyncio lock across the write and the install of
 its result, so views are installed in commit order; installing a view wakes the run's
-long-polls, which then re-check the barrier.
+long-polls, which then re-check the barrier. Reports are committed in groups
+(`LiveRuns.report`): those that arrive while a run's previous write is in flight share one
+transaction and one fsync. The rules themselves are `core/`'s; this module only schedules
+them.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from ..core.record import RunRecord
 from ..store.base import R, Rule, Store
 
 T = TypeVar("T")
+_MAX_CACHED_BODIES = 4096
 
 
 def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
             _: History) -> tuple[Change, None]:
+    """`core.frontier.extend` as a store rule."""
     return frontier.extend(rec, at_least, progress), None
-_MAX_CACHED_BODIES = 4096
 
 
 def encode(payload: dict[str, Any]) -> bytes:
