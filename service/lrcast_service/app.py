@@ -19,6 +19,7 @@ from .api.models import ErrorBody
 from .api.routes import (
     amendments,
     dashboard,
+    docs,
     events,
     health,
     leases,
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await following.stop()
             store.close()
 
-    api = LRCastAPI(title="lrcast", version="1", lifespan=lifespan,
+    api = LRCastAPI(title="lrcast", version="1", lifespan=lifespan, docs_url=None,
+                    redoc_url=None,  # api/routes/docs.py serves them without a CDN
                     description="Learning-rate schedules as a service: every rank of a "
                                 "training job gets the same LR for the same step.")
     api.state.settings = settings
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             "description": "invalid input, naming the field"}})
     api.include_router(health.router)
     api.include_router(dashboard.router)  # the web dashboard at / (public; the API needs tokens)
+    api.include_router(docs.router)
 
     api.add_middleware(BodyLimit, limit=settings.max_body)
     api.add_middleware(MetricsMiddleware, metrics=api.state.metrics)

@@ -1,4 +1,5 @@
-"""The web dashboard: ``/`` serves its page, ``/dashboard/<file>`` its scripts and styles.
+"""The web dashboard: ``/`` serves its page, ``/dashboard/<file>`` its scripts and styles
+(``/dashboard/vendor/<file>`` the libraries vendored with it).
 
 The files are plain HTML, CSS and JavaScript modules shipped inside the package (no build
 step, nothing fetched from a CDN). They are public: the page itself holds no data, and the
@@ -23,9 +24,10 @@ _MEDIA_TYPES = {
     ".png": "image/png",
 }
 
-#: only these files are served (a fixed list: no path from the URL ever reaches the disk)
-_FILES = {p.name: p for p in DASHBOARD_DIR.iterdir() if p.suffix in _MEDIA_TYPES} \
-    if DASHBOARD_DIR.is_dir() else {}
+#: only these files are served, by their path under dashboard/ (``vendor/uPlot.min.css``): a
+#: fixed list, so no path from the URL ever reaches the disk
+_FILES = {p.relative_to(DASHBOARD_DIR).as_posix(): p for p in DASHBOARD_DIR.rglob("*")
+          if p.is_file() and p.suffix in _MEDIA_TYPES} if DASHBOARD_DIR.is_dir() else {}
 
 # Revalidate on every load so a service upgrade never runs a stale mix of old and new modules.
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
@@ -44,9 +46,9 @@ def dashboard_root() -> Response:
     return RedirectResponse("/")
 
 
-@router.get("/dashboard/{name}")
+@router.get("/dashboard/{name:path}")
 def asset(name: str) -> Response:
-    """One of the dashboard's own files, by name."""
+    """One of the dashboard's own files (or its vendored libraries'), by path."""
     return _file(name)
 
 
