@@ -1,4 +1,4 @@
-"""The two halves of `lrcast_service.store.notify`, each alone, in process, on real stores
+"""The two halves of `lrcast_service.runtime.replication`, each alone, in process, on real stores
 over one PostgreSQL database (two `SqlStore`s stand for two replicas):
 
 - the freshness check (``runs.seq``) keeps a replica that missed a notification from
@@ -15,13 +15,16 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
-from lrcast_service.domain.live import LiveRuns
-from lrcast_service.errors import ApiError
+from lrcast_service.core import rounds
+from lrcast_service.core.errors import RoundPending
+from lrcast_service.core.rewind import rewind
 from lrcast_service.migrations import upgrade
-from lrcast_service.store import notify
+from lrcast_service.runtime import replication
+from lrcast_service.runtime.live import LiveRuns
 from lrcast_service.store.sql import SqlStore
 from tests.deploy.plateau_job import PLATEAU_SPEC
 from tests.support.postgres import postgres_database
@@ -44,6 +47,12 @@ def stores(database: str) -> Iterator[tuple[SqlStore, SqlStore]]:
     b.close()
 
 
+def _report(store: SqlStore, run_id: str, step: int, rank: int, value: float) -> None:
+    """One report committed by `store` (one replica), as the report route's batch would."""
+    _, [result] = store.apply(run_id, partial(rounds.report, items=[(step, rank, value)]))
+    assert not isinstance(result, Exception)
+
+
 def _run_id() -> str:
     return f"repl-{uuid.uuid4().hex[:10]}"
 
@@ -56,25 +65,25 @@ def test_a_view_that_missed_a_notification_is_checked_before_the_barrier(
 
     async def scenario() -> None:
         live_a = LiveRuns(store_a, reserve_chunk=256, max_wait=5)
-        replication = notify.attach(live_a, store_a, database)  # never started: no listener
-        assert replication is not None
+        following = replication.attach(live_a, store_a, database)  # never started: no listener
+        assert following is not None
         run_id = _run_id()
         store_b.create_run(run_id, PLATEAU_SPEC, 2, "mean", {})
         assert (await live_a.past_barrier(run_id, 10, 0.0)).barrier is None  # cached by A
-        store_b.report(run_id, 0, 0, 1.0)  # B opens the round at step 0
-        with pytest.raises(ApiError) as pending:
+        _report(store_b, run_id, 0, 0, 1.0)  # B opens the round at step 0
+        with pytest.raises(RoundPending) as pending:
             await live_a.past_barrier(run_id, 10, 0.0)
-        assert pending.value.code == "round_pending"
-        store_b.report(run_id, 0, 1, 1.0)  # B decides it
+        assert pending.value.fields == {"step": 0, "missing_ranks": [1]}
+        _report(store_b, run_id, 0, 1, 1.0)  # B decides it
         assert (await live_a.past_barrier(run_id, 10, 0.0)).barrier is None
 
         for k, value in ((1, 1.0), (2, 1.0)):  # patience 1: halves the LR at step 20
             for rank in (0, 1):
-                store_b.report(run_id, 10 * k, rank, value)
+                _report(store_b, run_id, 10 * k, rank, value)
         assert (await live_a.past_barrier(run_id, 25, 0.0)).timeline.lrs(25)[0] == 0.05
-        store_b.rewind(run_id, 15, None)  # B drops the round at 20
+        store_b.apply(run_id, partial(rewind, to_step=15, resume_id=None))  # B drops round 20
         assert (await live_a.past_barrier(run_id, 25, 0.0)).timeline.lrs(25)[0] == 0.1
-        await replication.stop()
+        await following.stop()
 
     asyncio.run(scenario())
 
@@ -85,23 +94,23 @@ def test_the_listener_wakes_a_long_poll_when_another_replica_decides(
 
     async def scenario() -> float:
         live_a = LiveRuns(store_a, reserve_chunk=256, max_wait=30)
-        replication = notify.attach(live_a, store_a, database)
-        assert replication is not None
-        replication.poll_interval = 30.0  # no polling: only the notification can wake it
-        await replication.start()
+        following = replication.attach(live_a, store_a, database)
+        assert following is not None
+        following.poll_interval = 30.0  # no polling: only the notification can wake it
+        await following.start()
         try:
             run_id = _run_id()
             store_b.create_run(run_id, PLATEAU_SPEC, 2, "mean", {})
-            store_b.report(run_id, 0, 0, 1.0)
+            _report(store_b, run_id, 0, 0, 1.0)
             poll = asyncio.ensure_future(live_a.past_barrier(run_id, 0, 20.0))
             await asyncio.sleep(0.3)
             assert not poll.done()  # waiting at the barrier
-            await asyncio.to_thread(store_b.report, run_id, 0, 1, 1.0)
+            await asyncio.to_thread(_report, store_b, run_id, 0, 1, 1.0)
             decided = time.monotonic()
             view = await asyncio.wait_for(poll, 5.0)
             assert view.barrier is None
             return time.monotonic() - decided
         finally:
-            await replication.stop()
+            await following.stop()
 
     assert asyncio.run(scenario()) < 1.0

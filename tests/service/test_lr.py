@@ -74,6 +74,25 @@ def test_step_out_of_range_is_422(client: httpx.Client, run_id: str) -> None:
     assert r.status_code == 422 and r.json()["code"] == "step_out_of_range"
 
 
+@pytest.mark.parametrize("spec,step", [
+    ({"type": "ExponentialLR", "lr": 0.1, "gamma": 1.5}, 10_000),  # 1.5 ** 10000 overflows
+    ({"type": "StepLR", "lr": 1e308, "step_size": 1, "gamma": 10}, 3),  # inf
+    ({"type": "ExponentialLR", "lr": 0.1, "gamma": 1.5}, 2**52),
+])
+def test_a_value_past_a_float_is_422_on_every_path(client: httpx.Client, run_id: str,
+                                                   spec: dict, step: int) -> None:
+    """The schedule's own limit, never the 500 of a bug: /lr (both paths), /lrs, preview."""
+    client.put(f"/v1/runs/{run_id}", json=run_body(spec))
+    for _ in range(2):  # the FastAPI route first, then the fast path on the cached view
+        r = client.get(f"/v1/runs/{run_id}/lr", params={"step": step})
+        assert r.status_code == 422 and r.json() == {**r.json(), "code": "step_out_of_range",
+                                                     "step": step}
+    r = client.get(f"/v1/runs/{run_id}/lrs", params={"start": step, "stop": step + 1})
+    assert r.status_code == 422 and r.json()["code"] == "step_out_of_range"
+    r = client.post("/v1/preview", json={"schedule": spec, "start": step, "stop": step + 1})
+    assert r.status_code == 422 and r.json()["code"] == "step_out_of_range"
+
+
 def test_lrs_range(client: httpx.Client, run_id: str) -> None:
     client.put(f"/v1/runs/{run_id}", json=run_body())
     expected = torch_step_lrs(40)

@@ -1,12 +1,19 @@
-"""The store's interface: every method is one transaction; a write returns the run's
-record as committed (the caller rebuilds its cache from it, with no second read)."""
+"""The store's interface: persistence only. Every method is one transaction; a write applies
+a rule of ``core/`` and returns the run's record as committed (the caller rebuilds its cache
+from it)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from ..domain.record import RunRecord
+from ..core.changes import Change, History
+from ..core.record import RunRecord
+
+R = TypeVar("R")
+#: a rule as the store runs it: (record, history) -> (the change, the rule's own result)
+Rule = Callable[[RunRecord, History], tuple[Change, R]]
 
 
 class Store(ABC):
@@ -14,7 +21,7 @@ class Store(ABC):
     def create_run(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
                    metadata: dict[str, Any]) -> tuple[RunRecord, bool]:
         """Create the run, or return the identical existing one; (record, created).
-        Raises ApiError 409 run_conflict if it exists with another definition."""
+        Raises RunConflict if it exists with another definition."""
 
     @abstractmethod
     def load(self, run_id: str) -> RunRecord | None:
@@ -29,30 +36,11 @@ class Store(ABC):
         """Run summaries ordered by id, after the given id."""
 
     @abstractmethod
-    def extend_frontier(self, run_id: str, at_least: int,
-                        progress: dict[int, int]) -> RunRecord:
-        """Persist served_frontier = max(frontier, at_least) and merge `progress`."""
-
-    @abstractmethod
-    def report(self, run_id: str, step: int, rank: int,
-               value: float) -> tuple[RunRecord, list[Any], bool]:
-        """Record one rank's report; decide every round it completes, in step order.
-        Returns the record, the decided rounds' outcomes, and False for a repeated report."""
-
-    @abstractmethod
-    def report_many(self, run_id: str, items: list[tuple[int, int, float]]
-                    ) -> tuple[RunRecord, list[Any]]:
-        """Several reports in one transaction; a result per item: (outcomes, counted) or
-        the ApiError that refused that item alone."""
-
-    @abstractmethod
-    def amend(self, run_id: str, from_step: int, spec: dict[str, Any] | None,
-              scale: float | None) -> RunRecord:
-        """A new schedule (or a scale) from `from_step` on."""
-
-    @abstractmethod
-    def rewind(self, run_id: str, to_step: int, resume_id: str | None) -> tuple[RunRecord, bool]:
-        """Drop what happened after `to_step`; (record, applied)."""
+    def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
+        """Run ``rule(record, history)`` in one write transaction on the run's freshly locked
+        record, commit the `Change` it returns, and return (the record as committed, the
+        rule's result). A `DomainError` from the rule rolls everything back; `RunNotFound`
+        if there is no such run."""
 
     @abstractmethod
     def events(self, run_id: str, after: int, limit: int) -> list[dict[str, Any]]:
@@ -61,7 +49,8 @@ class Store(ABC):
     @abstractmethod
     def rounds(self, run_id: str, after: int,
                limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """(run summary, rounds with step > after with their reports, oldest first); 404 if none."""
+        """(run summary, rounds with step > after with their reports, oldest first);
+        RunNotFound if there is no such run."""
 
     @abstractmethod
     def decided_values(self, run_id: str) -> list[tuple[int, float]]:

@@ -1,8 +1,9 @@
 """`Store` on SQLAlchemy Core (sync): SQLite and PostgreSQL with the same code.
 
 Every write is one transaction that first takes the run's write lock, then reads the run,
-applies the rule (``domain.rules``) and writes, so reports for one round are counted once
-and a round is decided exactly once, whichever process or replica receives them:
+applies the rule (a function of ``core/``, `SqlStore.apply`) and writes its change, so
+reports for one round are counted once and a round is decided exactly once, whichever
+process or replica receives them:
 
 - SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at the start of the
   transaction (a deferred BEGIN would read first and could fail to upgrade to a write lock,
@@ -18,7 +19,6 @@ and a round is decided exactly once, whichever process or replica receives them:
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Iterator
@@ -29,12 +29,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from ..domain import rules
-from ..domain.record import Instance, Round, RunRecord
-from ..errors import ApiError, run_not_found
+from ..core.changes import Change
+from ..core.errors import RunNotFound
+from ..core.record import Instance, Round, RunRecord
+from ..core.runs import check_same
 from . import notify
 from . import schema as t
-from .base import Store
+from .base import R, Rule, Store
 
 
 def normalize_url(url: str) -> str:
@@ -73,6 +74,45 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _run_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """A change's run fields as the runs table's columns."""
+    columns: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name == "frontier":
+            columns["served_frontier"] = value
+        elif name == "progress":
+            columns["progress"] = _dumps({str(k): v for k, v in value.items()})
+        elif name == "last_rewind":
+            columns["last_rewind"] = _dumps(value) if value is not None else None
+        else:
+            columns[name] = value
+    return columns
+
+
+class _History:
+    """`core.changes.History` on the rule's own transaction."""
+
+    def __init__(self, conn: Connection, run_id: str) -> None:
+        self.conn = conn
+        self.run_id = run_id
+
+    def earlier_report(self, step: int, rank: int) -> float | None:
+        c = t.reports.c
+        row = self.conn.execute(sa.select(c.value).where(
+            c.run_id == self.run_id, c.step == step, c.rank == rank)).first()
+        return None if row is None else row.value
+
+    def states_at(self, step: int) -> dict[int, dict[str, Any] | None]:
+        c = t.rounds.c
+        states: dict[int, dict[str, Any] | None] = {}
+        for row in self.conn.execute(
+                sa.select(c.instance, c.state).where(
+                    c.run_id == self.run_id, c.step <= step, c.decided.is_(True),
+                    c.state.is_not(None)).order_by(c.step)):
+            states[row.instance] = json.loads(row.state)  # the latest round's wins
+        return states
 
 
 class SqlStore(Store):
@@ -156,7 +196,7 @@ class SqlStore(Store):
     def _must_load(self, conn: Connection, run_id: str) -> RunRecord:
         rec = self._load(conn, run_id)
         if rec is None:
-            raise run_not_found(run_id)
+            raise RunNotFound(run_id)
         return rec
 
     def load(self, run_id: str) -> RunRecord | None:
@@ -166,10 +206,6 @@ class SqlStore(Store):
     def _event(self, conn: Connection, run_id: str, kind: str, data: dict[str, Any]) -> None:
         conn.execute(sa.insert(t.events).values(run_id=run_id, time=time.time(), kind=kind,
                                                 data=_dumps(data)))
-
-    def _bump(self, conn: Connection, rec: RunRecord, **values: Any) -> None:
-        conn.execute(sa.update(t.runs).where(t.runs.c.id == rec.run_id)
-                     .values(version=rec.version + 1, **values))
 
     # runs ---------------------------------------------------------------------------------------
     def create_run(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
@@ -193,13 +229,7 @@ class SqlStore(Store):
             existing = self.load(run_id)
             if existing is None:
                 raise
-        differs = [name for name, mine, theirs in (
-            ("schedule", spec, existing.spec), ("world_size", world_size, existing.world_size),
-            ("aggregate", aggregate, existing.aggregate)) if mine != theirs]
-        if differs:
-            raise ApiError(409, "run_conflict",
-                           f"run {run_id!r} exists with a different {', '.join(differs)}",
-                           fields=differs)
+        check_same(existing, spec, world_size, aggregate)
         return existing, False
 
     def delete_run(self, run_id: str) -> bool:
@@ -220,197 +250,56 @@ class SqlStore(Store):
                  "created_at": r.created_at, "version": r.version,
                  "metadata": json.loads(r.metadata)} for r in rows]
 
-    # the served frontier -----------------------------------------------------------------------
-    def extend_frontier(self, run_id: str, at_least: int,
-                        progress: dict[int, int]) -> RunRecord:
+    # applying a rule ----------------------------------------------------------------------
+    def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
         with self._write(run_id) as conn:
             rec = self._must_load(conn, run_id)
-            merged = dict(rec.progress)
-            for rank, step in progress.items():
-                merged[rank] = max(merged.get(rank, -1), step)
-            frontier = max(rec.frontier, at_least)
-            if frontier != rec.frontier or merged != rec.progress:
-                conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(
-                    served_frontier=frontier, progress=_dumps({str(k): v for k, v in
-                                                               merged.items()})))
-                rec.frontier, rec.progress = frontier, merged
-            return rec
+            change, result = rule(rec, _History(conn, run_id))
+            if change:
+                self._commit(conn, run_id, change)
+            return change.record or self._must_load(conn, run_id), result
 
-    # reports ------------------------------------------------------------------------------------
-    def report(self, run_id: str, step: int, rank: int,
-               value: float) -> tuple[RunRecord, list[rules.Outcome], bool]:
-        rec, results = self.report_many(run_id, [(step, rank, value)])
-        if isinstance(results[0], Exception):
-            raise results[0]
-        return rec, *results[0]
-
-    def report_many(self, run_id: str, items: list[tuple[int, int, float]]
-                    ) -> tuple[RunRecord, list[tuple[list[rules.Outcome], bool] | ApiError]]:
-        """Several reports to one run in one transaction (one commit, one fsync): each
-        gets its own result, (outcomes, counted) or the ApiError that refused it alone."""
-        with self._write(run_id) as conn:
-            rec = self._must_load(conn, run_id)
-            progress = dict(rec.progress)
-            version = rec.version
-            results: list[tuple[list[rules.Outcome], bool] | ApiError] = []
-            for step, rank, value in items:
-                try:
-                    results.append(self._report_one(conn, rec, step, rank, value))
-                except ApiError as exc:  # raised before this report wrote anything
-                    results.append(exc)
-                    continue
-                progress[rank] = max(progress.get(rank, -1), step)
-            values: dict[str, Any] = {"progress": _dumps({str(k): v for k, v in
-                                                          progress.items()})}
-            counted = any(not isinstance(r, Exception) and r[1] for r in results)
-            if counted and rec.last_rewind is not None and rec.last_rewind.get(
-                    "resume_id") is None:
-                values["last_rewind"] = None  # a repeat of that rewind is a real one again
-            if any(not isinstance(r, Exception) and r[0] for r in results):
-                values["version"] = version + 1
-            conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values))
-            # the record was kept in step with every write above: no second read
-            rec.version = values.get("version", version)
-            rec.progress = progress
-            if "last_rewind" in values:
-                rec.last_rewind = None
-            return rec, results
-
-    def _report_one(self, conn: Connection, rec: RunRecord, step: int, rank: int,
-                    value: float) -> tuple[list[rules.Outcome], bool]:
-        run_id = rec.run_id
-        if rank >= rec.world_size:
-            raise ApiError(422, "invalid", f"rank: must be in 0..{rec.world_size - 1}",
-                           field="rank")
-        inst = rules.instance_at(rec, step)
-        # an LR range test takes the loss as reports too (routes/suggestion.py reads them)
-        range_test = inst.spec.get("type") == "LRRangeTest"
-        if not (rules.schedule_of(inst.spec).metric_driven or range_test):
-            raise ApiError(409, "not_metric_driven",
-                           f"the schedule in force at step {step} has no metric-driven "
-                           "part (ReduceLROnPlateau): nothing to report", step=step)
-        rnd = rec.open_rounds.get(step)
-        last = rec.last_decided
-        if rnd is None and last is not None and last.step == step:
-            rnd = last
-        if rnd is None and last is not None and step < last.step:
-            old = conn.execute(sa.select(t.reports.c.value).where(
-                t.reports.c.run_id == run_id, t.reports.c.step == step,
-                t.reports.c.rank == rank)).first()
-            if old is not None:  # a retry of a report to an older decided round
-                rnd = Round(step, True, {rank: old.value})
-        if rnd is not None and rank in rnd.reports:
-            if rnd.reports[rank] != value:
-                raise ApiError(409, "report_conflict",
-                               f"rank {rank} already reported {rnd.reports[rank]!r} for "
-                               f"step {step}", step=step, rank=rank,
-                               value=rnd.reports[rank])
-            return [], False  # the same report again: nothing counted twice
-        if rnd is None and last is not None and step < last.step:
-            raise ApiError(409, "round_closed",
-                           f"step {step} is before the latest decided round (step "
-                           f"{last.step}); rounds are applied in step order", step=step,
-                           last_decided_step=last.step)
-        if rnd is None:
-            conn.execute(sa.insert(t.rounds).values(run_id=run_id, step=step,
-                                                    decided=False))
-            rnd = rec.open_rounds[step] = Round(step, False)
-            rec.last_round_step = max(rec.last_round_step or step, step)
-        conn.execute(sa.insert(t.reports).values(run_id=run_id, step=step, rank=rank,
-                                                 value=value))
-        rnd.reports[rank] = value
-        return self._decide_ready(conn, rec), True
-
-    def _decide_ready(self, conn: Connection, rec: RunRecord) -> list[rules.Outcome]:
-        """Decide complete rounds in step order, stopping at the first incomplete one."""
-        outcomes = []
-        for step in sorted(rec.open_rounds):
-            rnd = rec.open_rounds[step]
-            if len(rnd.reports) < rec.world_size:
-                break
-            out = rules.decide(rec, step, [rnd.reports[r] for r in sorted(rnd.reports)])
-            state = out.new_state.to_json() if out.new_state else None
-            conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == rec.run_id,
-                                                   t.rounds.c.step == step).values(
-                decided=True, value=out.value, instance=out.instance,
-                state=_dumps(state) if state else None, decided_at=time.time()))
-            if state is not None:
-                conn.execute(sa.update(t.instances).where(
-                    t.instances.c.run_id == rec.run_id, t.instances.c.idx == out.instance)
-                    .values(state=_dumps(state)))
-                rec.instances[out.instance].state = state
-            if out.changed:
-                conn.execute(sa.insert(t.decisions).values(
-                    run_id=rec.run_id, instance=out.instance, step=step,
-                    lrs=_dumps(list(out.new_state.lrs))))
-                rec.decisions.setdefault(out.instance, []).append((step, out.new_state.lrs))
-            self._event(conn, rec.run_id, "decision", {
-                "step": step, "value": out.value, "folded": out.folded, "reduced": out.changed,
-                "old_lrs": list(out.old_lrs) if out.old_lrs else None,
-                "new_lrs": list(out.new_state.lrs) if out.new_state else None,
-                "instance": out.instance})
-            del rec.open_rounds[step]
-            rnd.decided, rnd.value = True, out.value
-            rec.last_decided = rnd
-            outcomes.append(out)
-        return outcomes
-
-    # amendments ---------------------------------------------------------------------------------
-    def amend(self, run_id: str, from_step: int, spec: dict[str, Any] | None,
-              scale: float | None) -> RunRecord:
-        with self._write(run_id) as conn:
-            rec = self._must_load(conn, run_id)
-            min_step = rules.min_amendment_step(rec)
-            if from_step < min_step:
-                raise ApiError(409, "amendment_too_early",
-                               f"steps before {min_step} were already served (or leased) to a "
-                               f"rank, or have plateau rounds; amend from step {min_step} or "
-                               "later", min_step=min_step, from_step=from_step)
-            _, in_force, old_scale = rules.segment_at(rec, from_step)
-            if spec is not None:
-                idx, new_scale = max(rec.instances) + 1, 1.0
-                conn.execute(sa.insert(t.instances).values(run_id=run_id, idx=idx,
-                                                           origin=from_step, spec=_dumps(spec),
-                                                           state=None))
-            else:
-                idx, new_scale = in_force, old_scale * float(scale or 1.0)
-                if not math.isfinite(new_scale) or new_scale <= 0:
-                    raise ApiError(422, "invalid", "scale: the compounded scale must be a "
-                                   "positive finite number", field="scale")
-            # the amendment replaces everything from from_step on (nobody was served it yet)
-            conn.execute(sa.delete(t.segments).where(t.segments.c.run_id == run_id,
-                                                     t.segments.c.from_step >= from_step))
-            conn.execute(sa.insert(t.segments).values(run_id=run_id, from_step=from_step,
-                                                      instance=idx, scale=new_scale))
-            self._event(conn, run_id, "amendment", {
-                "from_step": from_step, "schedule": spec, "scale": scale,
-                "scale_in_force": new_scale, "instance": idx})
-            self._bump(conn, rec)
-            return self._must_load(conn, run_id)
-
-    # rewind ------------------------------------------------------------------------------------
-    def rewind(self, run_id: str, to_step: int, resume_id: str | None) -> tuple[RunRecord, bool]:
-        with self._write(run_id) as conn:
-            rec = self._must_load(conn, run_id)
-            if rec.last_rewind == {"to_step": to_step, "resume_id": resume_id}:
-                return rec, False  # the same rewind again (see `report` for what resets it)
-            c = t.rounds.c
+    def _commit(self, conn: Connection, run_id: str, change: Change) -> None:
+        """Write `change` (in its documented order: drops, inserts, updates)."""
+        if change.drop_after is not None:
             for table in (t.reports, t.rounds, t.decisions):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
-                                                    table.c.step > to_step))
-            for idx in rec.instances:
-                row = conn.execute(sa.select(c.state).where(
-                    c.run_id == run_id, c.instance == idx, c.decided.is_(True),
-                    c.state.is_not(None)).order_by(c.step.desc()).limit(1)).first()
-                conn.execute(sa.update(t.instances).where(t.instances.c.run_id == run_id,
-                                                          t.instances.c.idx == idx)
-                             .values(state=row.state if row else None))
-            progress = {str(k): min(v, to_step) for k, v in rec.progress.items()}
-            self._event(conn, run_id, "rewind", {"to_step": to_step, "resume_id": resume_id,
-                                                 "served_frontier_before": rec.frontier})
-            self._bump(conn, rec, served_frontier=to_step, progress=_dumps(progress),
-                       last_rewind=_dumps({"to_step": to_step, "resume_id": resume_id}))
-            return self._must_load(conn, run_id), True
+                                                    table.c.step > change.drop_after))
+        if change.replace_segments_from is not None:
+            conn.execute(sa.delete(t.segments).where(
+                t.segments.c.run_id == run_id,
+                t.segments.c.from_step >= change.replace_segments_from))
+        rows: list[tuple[sa.Table, list[dict[str, Any]]]] = [
+            (t.instances, [{"run_id": run_id, "idx": i.idx, "origin": i.origin,
+                            "spec": _dumps(i.spec), "state": None}
+                           for i in change.new_instances]),
+            (t.segments, [{"run_id": run_id, "from_step": f, "instance": i, "scale": sc}
+                          for f, i, sc in change.segments]),
+            (t.rounds, [{"run_id": run_id, "step": step, "decided": False}
+                        for step in change.new_rounds]),
+            (t.reports, [{"run_id": run_id, "step": step, "rank": rank, "value": value}
+                         for step, rank, value in change.new_reports]),
+            (t.decisions, [{"run_id": run_id, "instance": i, "step": step,
+                            "lrs": _dumps(list(lrs))} for i, step, lrs in change.new_decisions]),
+        ]
+        for table, values in rows:
+            for row in values:  # one by one: the reports' order is the rounds' order
+                conn.execute(sa.insert(table).values(**row))
+        now = time.time()
+        for rnd in change.decided:
+            conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == run_id,
+                                                   t.rounds.c.step == rnd.step).values(
+                decided=True, value=rnd.value, instance=rnd.instance,
+                state=_dumps(rnd.state) if rnd.state else None, decided_at=now))
+        for idx, state in change.instance_states.items():
+            conn.execute(sa.update(t.instances).where(t.instances.c.run_id == run_id,
+                                                      t.instances.c.idx == idx)
+                         .values(state=_dumps(state) if state is not None else None))
+        for kind, data in change.events:
+            self._event(conn, run_id, kind, data)
+        if change.run:
+            conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id)
+                         .values(**_run_columns(change.run)))
 
     # rounds as reported (routes/rounds.py, routes/suggestion.py) -------------------------------
     def rounds(self, run_id: str, after: int,
@@ -420,7 +309,7 @@ class SqlStore(Store):
             run = conn.execute(sa.select(t.runs.c.id, t.runs.c.world_size, t.runs.c.aggregate)
                                .where(t.runs.c.id == run_id)).first()
             if run is None:
-                raise run_not_found(run_id)
+                raise RunNotFound(run_id)
             rows = conn.execute(sa.select(t.rounds.c.step, t.rounds.c.decided, t.rounds.c.value)
                                 .where(t.rounds.c.run_id == run_id, t.rounds.c.step > after)
                                 .order_by(t.rounds.c.step).limit(limit)).all()
@@ -461,7 +350,7 @@ class SqlStore(Store):
     def events(self, run_id: str, after: int, limit: int) -> list[dict[str, Any]]:
         with self._read() as conn:
             if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
-                raise run_not_found(run_id)
+                raise RunNotFound(run_id)
             rows = conn.execute(sa.select(t.events).where(t.events.c.run_id == run_id,
                                                           t.events.c.id > after)
                                 .order_by(t.events.c.id).limit(limit)).all()

@@ -1,0 +1,110 @@
+"""Errors as HTTP: the one table mapping each domain error (`core.errors`) to its status and
+code, `ApiError` for the few errors that are HTTP's own (401, 413, 503), and the handlers
+that turn every failure into ``{"detail": ..., "code": ..., **fields}``.
+
+Bad input is never a 500: what reaches the catch-all handler is a bug, logged with its
+traceback and answered 500 ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..core import errors
+from ..core.errors import DomainError
+
+log = logging.getLogger("lrcast.service")
+
+INTERNAL_ERROR = {"detail": "internal error", "code": "internal_error"}
+
+
+class ApiError(Exception):
+    """An error of HTTP itself, not of a rule: HTTP `status`, machine-readable `code`, human
+    `detail`, extra fields."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.code, **self.extra}
+
+
+#: THE table: each domain error -> (HTTP status, error code); a subclass not listed takes its
+#: nearest listed base's entry
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    errors.Invalid: (422, "invalid"),
+    errors.StepOutOfRange: (422, "step_out_of_range"),
+    errors.RunNotFound: (404, "run_not_found"),
+    errors.RunConflict: (409, "run_conflict"),
+    errors.RoundPending: (409, "round_pending"),
+    errors.ReportConflict: (409, "report_conflict"),
+    errors.RoundClosed: (409, "round_closed"),
+    errors.NotMetricDriven: (409, "not_metric_driven"),
+    errors.AmendmentTooEarly: (409, "amendment_too_early"),
+    errors.NotRangeTest: (409, "not_range_test"),
+    errors.RangeTestStopped: (409, "range_test_stopped"),
+}
+
+
+def status_and_code(exc: DomainError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    raise TypeError(f"{type(exc).__name__} has no entry in DOMAIN_ERRORS") from exc
+
+
+def domain_body(exc: DomainError) -> dict[str, Any]:
+    return {"detail": exc.detail, "code": status_and_code(exc)[1], **exc.fields}
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on `app`."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(domain_body(exc), status_code=status_and_code(exc)[0])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "field": _loc(e.get("loc", ())),
+                   "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "body", "msg": "invalid request"}
+        return JSONResponse({"detail": f"{first['field']}: {first['msg']}", "code": "invalid",
+                             "field": first["field"], "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "invalid", 404: "not_found", 405: "method_not_allowed",
+                401: "unauthorized"}.get(exc.status_code, "http_error")
+        return JSONResponse({"detail": str(exc.detail), "code": code},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(INTERNAL_ERROR, status_code=500)

@@ -1,0 +1,279 @@
+"""The API's shapes (pydantic): every request and response body of the routes, as in /docs
+(the routes define none of their own).
+
+Numbers are bounded so that no input can overflow the engine or the store: steps are
+integers in ``[0, 2**53)``, ``world_size`` at most 65536, ranges at most 100,000 points.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.timeline import MAX_POINTS
+
+MAX_STEP = 2**53 - 1
+RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+
+Step = Annotated[int, Field(ge=0, le=MAX_STEP, description="a step, 0-based")]
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
+Spec = Annotated[dict[str, Any], Field(description="a schedule spec, e.g. "
+                                       '{"type": "StepLR", "lr": 0.1, "step_size": 30}')]
+Aggregate = Literal["mean", "min", "max"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunCreate(_Body):
+    """Body of ``PUT /v1/runs/{run_id}`` and ``POST /v1/runs``."""
+
+    schedule: Spec
+    world_size: int = Field(1, ge=1, le=65536, description="ranks that report each round")
+    aggregate: Aggregate = Field("mean", description="how a round's values are combined")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RankProgress(BaseModel):
+    rank: int
+    step: int
+
+
+class PendingRound(BaseModel):
+    step: int
+    received: int
+    expected: int
+    missing_ranks: list[int]
+
+
+class PlateauInfo(BaseModel):
+    """The plateau fold state of one schedule instance (the original or an amendment)."""
+
+    instance: int
+    origin: int = Field(description="global step that is the instance's own step 0")
+    state: dict[str, Any]
+
+
+class Run(BaseModel):
+    """A run as stored, with its resolved schedule and live state."""
+
+    run_id: str
+    schedule: dict[str, Any]
+    world_size: int
+    aggregate: str
+    metadata: dict[str, Any]
+    created_at: float
+    version: int = Field(description="bumped by every change of the LRs: decisions, "
+                                     "amendments, rewinds")
+    served_frontier: int = Field(description="amendments may start at this step or later")
+    min_amendment_step: int
+    metric_driven: bool
+    timeline: list[dict[str, Any]]
+    plateau: list[PlateauInfo]
+    pending_rounds: list[PendingRound]
+    last_decided_step: int | None
+    progress: list[RankProgress]
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    world_size: int
+    aggregate: str
+    created_at: float
+    version: int
+    metadata: dict[str, Any]
+
+
+class RunPage(BaseModel):
+    """One page of ``GET /v1/runs``; pass `next` as ``after`` for the next page."""
+
+    runs: list[RunSummary]
+    next: str | None
+
+
+class LR(BaseModel):
+    """``GET /v1/runs/{run_id}/lr``."""
+
+    run_id: str
+    step: int
+    lr: float
+    lrs: list[float]
+    momentum: float | None
+    momentums: list[float] | None
+    version: int
+
+
+class LRRange(BaseModel):
+    """``GET /v1/runs/{run_id}/lrs`` and ``POST /v1/preview``."""
+
+    steps: list[int]
+    lr: list[float]
+    lrs: list[list[float]]
+    momentum: list[float] | None
+    version: int | None = Field(None, description="the run's version (None for a preview)")
+
+
+class ResolvedTimeline(BaseModel):
+    """``GET /v1/runs/{run_id}/timeline``: the run's resolved schedule, read-only."""
+
+    run_id: str
+    version: int
+    timeline: list[dict[str, Any]]
+    metric_driven: bool
+    world_size: int
+    served_frontier: int
+
+
+class ReportIn(_Body):
+    """One rank's metric for the evaluation round at `step`."""
+
+    step: Step
+    value: Finite
+    rank: int = Field(0, ge=0, le=65535)
+
+
+class ReportOut(BaseModel):
+    """The round's state after this report; `version` changes when the round is decided,
+    telling a client that its lease must be refreshed."""
+
+    step: int
+    received: int
+    expected: int
+    decided: bool
+    lr: float | None = Field(description="the LR from `step` on, once decided")
+    version: int
+
+
+class AmendmentIn(_Body):
+    """Either a new `schedule` from `from_step` on (it starts at its own step 0 there, with
+    a fresh plateau state), or a `scale` that multiplies the schedule in force at
+    `from_step` (scales compound). Segments at or after `from_step` are replaced."""
+
+    from_step: Step
+    schedule: Spec | None = None
+    scale: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+
+
+class AmendmentOut(BaseModel):
+    run_id: str
+    from_step: int
+    version: int
+    timeline: list[dict[str, Any]]
+
+
+class RewindIn(_Body):
+    """The job resumed from a checkpoint saved at `to_step` (after that step's round, if any,
+    was decided). Ranks resuming together should pass the same `resume_id`."""
+
+    to_step: Step
+    resume_id: str | None = Field(None, max_length=256)
+
+
+class RewindOut(BaseModel):
+    run_id: str
+    to_step: int
+    version: int
+    applied: bool = Field(description="False when the rewind repeated the latest one")
+
+
+class LeaseIn(_Body):
+    """Ask for the resolved schedule to evaluate steps ``[step, step + steps)`` locally."""
+
+    rank: int | None = Field(None, ge=0, le=65535)
+    step: Step
+    steps: int = Field(1000, ge=1, le=100_000)
+
+
+class Lease(BaseModel):
+    """The rank may evaluate every step in ``[start, horizon)`` with
+    ``lrcast.schedules.Timeline.from_json(timeline)``: no amendment can take effect below
+    `horizon`, and `horizon` never passes an undecided plateau round."""
+
+    run_id: str
+    version: int
+    timeline: list[dict[str, Any]]
+    start: int
+    horizon: int
+    metric_driven: bool
+    world_size: int
+
+
+class Event(BaseModel):
+    id: int
+    time: float
+    kind: str = Field(description="created, decision, amendment, rewind")
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    events: list[Event]
+    next: int | None
+
+
+class PreviewReport(_Body):
+    step: Step
+    value: Finite
+
+
+class PreviewIn(_Body):
+    """A schedule evaluated without storing anything: ``steps`` (0..steps-1) or
+    ``start``/``stop``/``stride``; `reports` feed the plateau part (one value per round)."""
+
+    schedule: Spec
+    steps: int | None = Field(None, ge=1, le=MAX_POINTS)
+    start: Step = 0
+    stop: Step | None = None
+    stride: int = Field(1, ge=1, le=MAX_STEP)
+    reports: list[PreviewReport] = Field(default_factory=list, max_length=MAX_POINTS)
+
+
+class RoundOut(BaseModel):
+    step: int
+    decided: bool
+    value: float | None = Field(description="the aggregated value, once decided")
+    received: int
+    expected: int
+    reports: dict[int, float] = Field(description="rank -> reported value")
+    min: float | None
+    max: float | None
+
+
+class RoundPage(BaseModel):
+    """Rounds in step order; pass `next` as `after` for the next page."""
+
+    run_id: str
+    world_size: int
+    aggregate: str
+    rounds: list[RoundOut]
+    next: int | None
+
+
+class Suggestion(BaseModel):
+    """torch-lr-finder's conclusion so far, with the curve it is drawn from."""
+
+    run_id: str
+    suggested_lr: float | None = Field(description="the LR at the steepest descent of the "
+                                                   "smoothed loss (None: too few points)")
+    suggested_step: int | None
+    best_loss: float | None = Field(description="the lowest smoothed loss")
+    diverged: bool = Field(description="the smoothed loss exceeded diverge_th * best_loss")
+    stopped_at: int | None = Field(description="the step at which the test diverged")
+    done: bool = Field(description="diverged, or every step of the sweep was reported")
+    num_iter: int
+    steps: list[int] = Field(description="the decided rounds kept (up to the divergence)")
+    lrs: list[float]
+    losses: list[float] = Field(description="aggregated loss per step, as reported")
+    smoothed: list[float] = Field(description="the smoothed loss torch-lr-finder plots")
+
+
+class Status(BaseModel):
+    """``/healthz`` and ``/readyz``."""
+
+    status: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: str

@@ -1,0 +1,62 @@
+"""LR queries: one step (``/lr``), a range (``/lrs``), the resolved schedule (``/timeline``).
+
+``GET /lr`` is normally answered by the fast path (`api/fast_lr.py`) before FastAPI; this
+route answers what the fast path hands over (cache misses, frontier extensions, long-polls,
+errors) with the same bytes (`RunView.lr_body`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from ...core import frontier, timeline
+from ..deps import LiveDep
+from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
+from ..params import RankQ, RunId, StepQ, WaitQ
+
+router = APIRouter(prefix="/v1", tags=["lr"])
+
+
+@router.get("/runs/{run_id}/lr", response_model=LR,
+            responses={409: {"description": "round_pending (with step, missing_ranks)"}})
+async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
+                 wait: WaitQ = 0.0) -> Response:
+    """The LR of every parameter group at `step`. Every rank gets the same answer for the
+    same step: an amendment can no longer take effect at a step once it was served. While
+    the plateau round at some step s <= `step` waits for reports, waits up to `wait` seconds
+    for it, then 409 round_pending."""
+    frontier.check_rank((await live.view(run_id)).world_size, rank)
+    view, _ = await live.served(run_id, step, 1, rank, wait)
+    return Response(view.lr_body(step), media_type="application/json")
+
+
+@router.get("/runs/{run_id}/lrs", response_model=LRRange)
+async def get_lrs(run_id: RunId, start: StepQ, stop: Annotated[int, Query(ge=1, le=MAX_STEP)],
+                  live: LiveDep, stride: Annotated[int, Query(ge=1, le=MAX_STEP)] = 1,
+                  wait: WaitQ = 0.0) -> dict[str, Any]:
+    """LRs for ``range(start, stop, stride)`` (at most 100,000 points), for inspection: it
+    does not reserve the steps, so steps at or past the run's served frontier may still be
+    changed by an amendment (training ranks use ``/lr`` or a lease)."""
+    steps = timeline.step_range(start, stop, stride)
+    view = await live.past_barrier(run_id, steps[-1], wait)
+    return {**timeline.evaluate_range(view.timeline, steps), "version": view.version}
+
+
+@router.get("/runs/{run_id}/timeline", response_model=ResolvedTimeline)
+async def get_timeline(run_id: RunId, live: LiveDep, step: Annotated[
+        int | None, Query(ge=0, le=MAX_STEP, description="barrier at this step (default: "
+                                                          "any pending round)")] = None,
+                       wait: WaitQ = 0.0) -> ResolvedTimeline:
+    """The run's resolved schedule (segments with their plateau decisions), read-only: it
+    reserves nothing (leases do). Follows the barrier rule like ``/lr``."""
+    if step is None:
+        view = await live.view(run_id)
+        if view.barrier is not None:
+            view = await live.past_barrier(run_id, view.barrier, wait)
+    else:
+        view = await live.past_barrier(run_id, step, wait)
+    return ResolvedTimeline(run_id=view.run_id, version=view.version,
+                            timeline=view.timeline_json(), metric_driven=view.metric_driven,
+                            world_size=view.world_size, served_frontier=view.frontier)

@@ -1,0 +1,98 @@
+"""Runs: create (idempotent PUT, or POST with a generated id), list, show, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...core import frontier, rounds
+from ...core.errors import RunNotFound
+from ...core.timeline import build_schedule
+from ...runtime.live import LiveRuns, RunView
+from ..deps import LiveDep, StoreDep
+from ..models import (
+    PendingRound,
+    PlateauInfo,
+    RankProgress,
+    Run,
+    RunCreate,
+    RunPage,
+    RunSummary,
+)
+from ..params import RunId
+
+router = APIRouter(prefix="/v1", tags=["runs"])
+
+
+def _run(view: RunView, live: LiveRuns) -> Run:
+    rec = view.record
+    progress = live.progress_of(rec)
+    plateau = []
+    for inst in rec.instances.values():
+        state = rounds.plateau_state(inst)
+        if state is not None:
+            plateau.append(PlateauInfo(instance=inst.idx, origin=inst.origin,
+                                       state=state.to_json()))
+    return Run(
+        run_id=rec.run_id, schedule=rec.spec, world_size=rec.world_size,
+        aggregate=rec.aggregate, metadata=rec.metadata, created_at=rec.created_at,
+        version=rec.version, served_frontier=rec.frontier,
+        min_amendment_step=frontier.min_amendment_step(rec), metric_driven=view.metric_driven,
+        timeline=view.timeline_json(), plateau=plateau,
+        pending_rounds=[PendingRound(step=s, received=len(r.reports), expected=rec.world_size,
+                                     missing_ranks=view.missing_ranks(s))
+                        for s, r in sorted(rec.open_rounds.items())],
+        last_decided_step=rec.last_decided.step if rec.last_decided else None,
+        progress=[RankProgress(rank=r, step=s) for r, s in sorted(progress.items())])
+
+
+async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response) -> Run:
+    build_schedule(body.schedule)
+    view, created = await live.create(run_id, body.schedule, body.world_size,
+                                      body.aggregate, body.metadata)
+    response.status_code = 201 if created else 200
+    return _run(view, live)
+
+
+@router.put("/runs/{run_id}", response_model=Run, status_code=201,
+            responses={200: {"model": Run, "description": "an identical run exists"}})
+async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response) -> Run:
+    """Create the run if absent (201); 200 if an identical one exists, so that every rank may
+    call it at start-up; 409 run_conflict naming the field that differs."""
+    return await _create(run_id, body, live, response)
+
+
+@router.post("/runs", response_model=Run, status_code=201)
+async def post_run(body: RunCreate, live: LiveDep, response: Response) -> Run:
+    """Create a run with a generated id."""
+    return await _create(uuid.uuid4().hex, body, live, response)
+
+
+@router.get("/runs", response_model=RunPage)
+async def list_runs(store: StoreDep,
+                    after: Annotated[str | None, Query(max_length=128)] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunPage:
+    """Runs ordered by id; pass the page's `next` as `after` for the next page."""
+    rows = await run_in_threadpool(store.list_runs, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunPage(runs=[RunSummary(**r) for r in rows],
+                   next=rows[-1]["run_id"] if more else None)
+
+
+@router.get("/runs/{run_id}", response_model=Run)
+async def get_run(run_id: RunId, live: LiveDep) -> Run:
+    """The run: schedule, version, resolved timeline, plateau state, pending rounds, progress
+    per rank (from LR queries and reports)."""
+    return _run(await live.view(run_id), live)
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+async def delete_run(run_id: RunId, live: LiveDep) -> Response:
+    """Delete the run and its history."""
+    if not await live.delete(run_id):
+        raise RunNotFound(run_id)
+    return Response(status_code=204)

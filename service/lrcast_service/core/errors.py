@@ -1,0 +1,108 @@
+"""The domain errors: what a rule refuses, with the fields a caller needs to act on it.
+
+They carry no HTTP status: `api/errors.py` holds the one table that maps each class to its
+status and error code. `fields` is sent along with the message (``{"detail", "code",
+**fields}``), so the names here are part of API v1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AmendmentTooEarly",
+    "DomainError",
+    "Invalid",
+    "NotMetricDriven",
+    "NotRangeTest",
+    "RangeTestStopped",
+    "ReportConflict",
+    "RoundClosed",
+    "RoundPending",
+    "RunConflict",
+    "RunNotFound",
+    "StepOutOfRange",
+]
+
+
+class DomainError(Exception):
+    """Base class: a human `detail` and the machine-readable `fields` that go with it."""
+
+    def __init__(self, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields
+
+
+class RunNotFound(DomainError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run {run_id!r}")
+
+
+class RunConflict(DomainError):
+    """The run exists with another definition; `fields` names what differs."""
+
+    def __init__(self, run_id: str, differs: list[str]) -> None:
+        super().__init__(f"run {run_id!r} exists with a different {', '.join(differs)}",
+                         fields=differs)
+
+
+class Invalid(DomainError):
+    """An input the rules refuse, naming the `field` at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
+
+
+class StepOutOfRange(DomainError):
+    """The schedule has no LR at `step` (the engine raises there, as PyTorch would)."""
+
+    def __init__(self, step: int, detail: str) -> None:
+        super().__init__(detail, step=step)
+
+
+class RoundPending(DomainError):
+    """An undecided plateau round at `step` bars every LR at or beyond it."""
+
+    def __init__(self, step: int, missing_ranks: list[int]) -> None:
+        super().__init__(f"the plateau round at step {step} waits for ranks {missing_ranks}",
+                         step=step, missing_ranks=missing_ranks)
+
+
+class ReportConflict(DomainError):
+    def __init__(self, step: int, rank: int, value: float) -> None:
+        super().__init__(f"rank {rank} already reported {value!r} for step {step}",
+                         step=step, rank=rank, value=value)
+
+
+class RoundClosed(DomainError):
+    def __init__(self, step: int, last_decided_step: int) -> None:
+        super().__init__(f"step {step} is before the latest decided round (step "
+                         f"{last_decided_step}); rounds are applied in step order",
+                         step=step, last_decided_step=last_decided_step)
+
+
+class NotMetricDriven(DomainError):
+    def __init__(self, step: int) -> None:
+        super().__init__(f"the schedule in force at step {step} has no metric-driven part "
+                         "(ReduceLROnPlateau): nothing to report", step=step)
+
+
+class AmendmentTooEarly(DomainError):
+    def __init__(self, min_step: int, from_step: int) -> None:
+        super().__init__(f"steps before {min_step} were already served (or leased) to a rank, "
+                         f"or have plateau rounds; amend from step {min_step} or later",
+                         min_step=min_step, from_step=from_step)
+
+
+class NotRangeTest(DomainError):
+    def __init__(self, run_id: str, schedule_type: Any) -> None:
+        super().__init__(f"run {run_id!r} is not an LR range test (its schedule is "
+                         f"{schedule_type!r})")
+
+
+class RangeTestStopped(DomainError):
+    def __init__(self, step: int, stopped_at: int, suggested_lr: float | None) -> None:
+        super().__init__(f"the LR range test stopped at step {stopped_at}: the loss diverged; "
+                         f"suggested lr {suggested_lr}", step=step, stopped_at=stopped_at,
+                         suggested_lr=suggested_lr)

@@ -1,0 +1,75 @@
+"""How far LRs may be served, and from where the schedule may still change.
+
+- The barrier: the first undecided plateau round. No LR at or beyond it is served until it
+  is decided (its decision may change them).
+- A lease's horizon: ``step + span``, capped at the barrier. The rank evaluates
+  ``[step, horizon)`` itself.
+- The served frontier: persisted before any LR below it leaves the service; a frontier
+  extension reserves at least `reserve` steps at once, so a training loop costs one write per
+  `reserve` steps, not per step.
+- The amendment floor: no amendment may start below the frontier (someone may hold those
+  LRs) nor before the latest round (rounds are never re-attributed).
+"""
+
+from __future__ import annotations
+
+from .changes import Change
+from .errors import Invalid
+from .record import RunRecord
+
+__all__ = ["barrier", "check_rank", "extend", "horizon", "min_amendment_step",
+           "reservation", "servable"]
+
+
+def barrier(rec: RunRecord) -> int | None:
+    """The first undecided round's step, if any."""
+    return min(rec.open_rounds) if rec.open_rounds else None
+
+
+def horizon(step: int, span: int, barrier_step: int | None) -> int:
+    """The end (exclusive) of what may be served from `step` for `span` steps."""
+    end = step + span
+    return end if barrier_step is None else min(end, barrier_step)
+
+
+def servable(step: int, frontier: int, barrier_step: int | None) -> bool:
+    """True if `step`'s LR may be answered from a view as it is: below the persisted
+    frontier and below any undecided round."""
+    return step < frontier and (barrier_step is None or step < barrier_step)
+
+
+def reservation(step: int, end: int, reserve: int) -> int:
+    """The frontier to persist so that ``[step, end)`` may be served: a whole chunk."""
+    return max(end, step + reserve)
+
+
+def min_amendment_step(rec: RunRecord) -> int:
+    """The smallest step an amendment may start at: no rank has been served (or leased) an
+    LR at or beyond the persisted frontier, and rounds are never re-attributed: an
+    amendment may start at the latest round's step (replacing its effect), not before."""
+    return max(rec.frontier, rec.last_round_step or 0)
+
+
+def merge_progress(old: dict[int, int], new: dict[int, int]) -> dict[int, int]:
+    """Each rank's latest step, from both."""
+    merged = dict(old)
+    for rank, step in new.items():
+        merged[rank] = max(merged.get(rank, -1), step)
+    return merged
+
+
+def extend(rec: RunRecord, at_least: int, progress: dict[int, int]) -> Change:
+    """Persist frontier = max(frontier, at_least) and the ranks' progress (updates `rec`)."""
+    change = Change(record=rec)
+    merged = merge_progress(rec.progress, progress)
+    frontier = max(rec.frontier, at_least)
+    if frontier != rec.frontier or merged != rec.progress:
+        change.run.update(frontier=frontier, progress=merged)
+        rec.frontier, rec.progress = frontier, merged
+    return change
+
+
+def check_rank(world_size: int, rank: int | None) -> None:
+    """`Invalid` for a rank outside ``0..world_size-1``."""
+    if rank is not None and rank >= world_size:
+        raise Invalid("rank", f"must be in 0..{world_size - 1}")

@@ -1,0 +1,177 @@
+"""Plateau rounds: a batch of reports -> each counted (or refused), and the rounds they
+complete decided, in step order.
+
+This is where the plateau decision is made. A round at step s collects one value per rank;
+once all ``world_size`` ranks have reported, the values are aggregated (mean, min or max, in
+rank order so every replica gets the same float) and folded once into the plateau state of
+the schedule instance in force at s, if its metric-driven part is active there. A round is
+decided only after every round before it: rounds are applied in step order.
+
+Per report: the same value again counts nothing; another value for a rank that reported is
+`ReportConflict`; a step before the latest decided round is `RoundClosed` (unless it repeats
+a report made there); a schedule with no metric-driven part at the step is
+`NotMetricDriven` (an ``LRRangeTest`` takes its losses as reports too, `lr_finder.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lrcast.schedules import PlateauState
+
+from .changes import Change, DecidedRound, History
+from .errors import DomainError, Invalid, NotMetricDriven, ReportConflict, RoundClosed
+from .lr_finder import is_range_test
+from .record import Instance, Round, RunRecord
+from .timeline import instance_at, schedule_of
+
+__all__ = ["Outcome", "ReportResult", "aggregate", "decide", "plateau_state", "report"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What deciding a round did: the aggregated value, and the fold if it was active."""
+
+    step: int
+    value: float
+    instance: int
+    folded: bool
+    old_lrs: tuple[float, ...] | None
+    new_state: PlateauState | None
+
+    @property
+    def changed(self) -> bool:
+        return self.new_state is not None and self.new_state.lrs != self.old_lrs
+
+
+#: per report: (the rounds it decided, whether it counted), or the error that refused it
+ReportResult = tuple[list[Outcome], bool] | DomainError
+
+
+def plateau_state(inst: Instance) -> PlateauState | None:
+    """The instance's fold state now (its initial state if nothing was folded yet)."""
+    schedule = schedule_of(inst.spec)
+    if schedule.plateau is None:
+        return None
+    if inst.state is not None:
+        return PlateauState.from_json(inst.state)
+    return schedule.plateau.initial(schedule.base_lrs)
+
+
+def aggregate(values: list[float], how: str) -> float:
+    """Combine one round's values (the same order-independent result on every replica)."""
+    if how == "min":
+        return min(values)
+    if how == "max":
+        return max(values)
+    return math.fsum(values) / len(values)
+
+
+def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
+    """Decide the round at global `step`: aggregate, and fold once into the instance in
+    force there if its metric-driven part is active (its own step >= plateau_start)."""
+    value = aggregate(values, rec.aggregate)
+    inst = instance_at(rec, step)
+    schedule = schedule_of(inst.spec)
+    state = plateau_state(inst)
+    if schedule.plateau is None or state is None or step - inst.origin < schedule.plateau_start:
+        return Outcome(step, value, inst.idx, False, None, None)
+    new_state = schedule.plateau.step(state, value)
+    return Outcome(step, value, inst.idx, True, state.lrs, new_state)
+
+
+def report(rec: RunRecord, history: History,
+           items: list[tuple[int, int, float]]) -> tuple[Change, list[ReportResult]]:
+    """Apply reports ``(step, rank, value)`` in order to `rec` (freshly loaded in the write
+    transaction; it is updated in place to what the change commits): the change to write,
+    and one result per report (a refused report changes nothing)."""
+    change = Change(record=rec)
+    progress = dict(rec.progress)
+    results: list[ReportResult] = []
+    # this batch's reports are not in `history` before the change commits
+    batch = _BatchHistory(history, {})
+    for step, rank, value in items:
+        try:
+            results.append(_report_one(rec, change, batch, step, rank, value))
+        except DomainError as exc:  # raised before this report changed anything
+            results.append(exc)
+            continue
+        progress[rank] = max(progress.get(rank, -1), step)
+    change.run["progress"] = rec.progress = progress
+    ok = [r for r in results if not isinstance(r, DomainError)]
+    if any(counted for _, counted in ok) and rec.last_rewind is not None and \
+            rec.last_rewind.get("resume_id") is None:
+        change.run["last_rewind"] = rec.last_rewind = None  # its repeat is a real one again
+    if any(outcomes for outcomes, _ in ok):
+        change.run["version"] = rec.version = rec.version + 1
+    return change, results
+
+
+@dataclass(frozen=True)
+class _BatchHistory:
+    """The older reports: the committed ones, and those made earlier in this batch."""
+
+    committed: History
+    made: dict[tuple[int, int], float]
+
+    def earlier_report(self, step: int, rank: int) -> float | None:
+        made = self.made.get((step, rank))
+        return made if made is not None else self.committed.earlier_report(step, rank)
+
+
+def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: int, rank: int,
+                value: float) -> tuple[list[Outcome], bool]:
+    if rank >= rec.world_size:
+        raise Invalid("rank", f"must be in 0..{rec.world_size - 1}")
+    inst = instance_at(rec, step)
+    if not (schedule_of(inst.spec).metric_driven or is_range_test(inst.spec)):
+        raise NotMetricDriven(step)
+    rnd = rec.open_rounds.get(step)
+    last = rec.last_decided
+    if rnd is None and last is not None and last.step == step:
+        rnd = last
+    if rnd is None and last is not None and step < last.step:
+        old = history.earlier_report(step, rank)
+        if old is not None:  # a retry of a report to an older decided round
+            rnd = Round(step, True, {rank: old})
+    if rnd is not None and rank in rnd.reports:
+        if rnd.reports[rank] != value:
+            raise ReportConflict(step, rank, rnd.reports[rank])
+        return [], False  # the same report again: nothing counted twice
+    if rnd is None and last is not None and step < last.step:
+        raise RoundClosed(step, last.step)
+    if rnd is None:
+        change.new_rounds.append(step)
+        rnd = rec.open_rounds[step] = Round(step, False)
+        rec.last_round_step = max(rec.last_round_step or step, step)
+    change.new_reports.append((step, rank, value))
+    history.made[(step, rank)] = rnd.reports[rank] = value
+    return _decide_ready(rec, change), True
+
+
+def _decide_ready(rec: RunRecord, change: Change) -> list[Outcome]:
+    """Decide complete rounds in step order, stopping at the first incomplete one."""
+    outcomes = []
+    for step in sorted(rec.open_rounds):
+        rnd = rec.open_rounds[step]
+        if len(rnd.reports) < rec.world_size:
+            break
+        out = decide(rec, step, [rnd.reports[r] for r in sorted(rnd.reports)])
+        state = out.new_state.to_json() if out.new_state else None
+        change.decided.append(DecidedRound(step, out.value, out.instance, state))
+        if state is not None:
+            change.instance_states[out.instance] = rec.instances[out.instance].state = state
+        if out.changed:
+            change.new_decisions.append((out.instance, step, out.new_state.lrs))
+            rec.decisions.setdefault(out.instance, []).append((step, out.new_state.lrs))
+        change.events.append(("decision", {
+            "step": step, "value": out.value, "folded": out.folded, "reduced": out.changed,
+            "old_lrs": list(out.old_lrs) if out.old_lrs else None,
+            "new_lrs": list(out.new_state.lrs) if out.new_state else None,
+            "instance": out.instance}))
+        del rec.open_rounds[step]
+        rnd.decided, rnd.value = True, out.value
+        rec.last_decided = rnd
+        outcomes.append(out)
+    return outcomes

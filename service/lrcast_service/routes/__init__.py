@@ -1,1 +1,0 @@
-"""One router per resource; `v1` gathers the authenticated ones."""

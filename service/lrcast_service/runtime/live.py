@@ -1,0 +1,286 @@
+"""The evaluated state of each run, cached in this process, and the barrier's waiters.
+
+A `RunView` is an immutable snapshot built from a committed `RunRecord`: its `Timeline`,
+version, persisted served frontier and open rounds. The LR of a step is computed from the
+view alone, so the hot path touches no database and costs O(log segments + log decisions)
+whatever the number of steps, reports or runs. Every write in this process goes through
+`LiveRuns.write`, which holds the run's asyncio lock across the write and the install of
+its result, so views are installed in commit order; installing a view wakes the run's
+long-polls, which then re-check the barrier. Reports are committed in groups
+(`LiveRuns.report`): those that arrive while a run's previous write is in flight share one
+transaction and one fsync. The rules themselves are `core/`'s; this module only schedules
+them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from lrcast.schedules import Timeline
+
+from ..core import frontier, rounds, timeline
+from ..core.changes import Change, History
+from ..core.errors import RoundPending, RunNotFound
+from ..core.record import RunRecord
+from ..store.base import R, Rule, Store
+
+T = TypeVar("T")
+_MAX_CACHED_BODIES = 4096
+
+
+def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
+            _: History) -> tuple[Change, None]:
+    """`core.frontier.extend` as a store rule."""
+    return frontier.extend(rec, at_least, progress), None
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The one JSON encoder of LR answers (the fast path and the route share it)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+class RunView:
+    """A run as committed, evaluated: what LR queries, leases and the barrier read."""
+
+    def __init__(self, rec: RunRecord) -> None:
+        self.record = rec
+        self.run_id = rec.run_id
+        self.version = rec.version
+        self.frontier = rec.frontier
+        self.world_size = rec.world_size
+        self.timeline: Timeline = timeline.build_timeline(rec)
+        self.metric_driven = timeline.metric_driven(rec)
+        #: the first undecided round: no LR at or beyond it is answered until it is decided
+        self.barrier = frontier.barrier(rec)
+        self._bodies: dict[int, bytes] = {}
+        self._timeline_json: list[dict[str, Any]] | None = None
+
+    def missing_ranks(self, step: int) -> list[int]:
+        rnd = self.record.open_rounds.get(step)
+        got = rnd.reports if rnd else {}
+        return [r for r in range(self.world_size) if r not in got]
+
+    def lr_payload(self, step: int) -> dict[str, Any]:
+        """``GET .../lr`` for `step` (`StepOutOfRange` where the schedule has no LR)."""
+        lrs_out, moms_out = timeline.evaluate(self.timeline, step)
+        return {"run_id": self.run_id, "step": step, "lr": lrs_out[0], "lrs": lrs_out,
+                "momentum": moms_out[0] if moms_out else None, "momentums": moms_out,
+                "version": self.version}
+
+    def lr_body(self, step: int) -> bytes:
+        """The encoded answer for `step`, memoised (the view is immutable)."""
+        body = self._bodies.get(step)
+        if body is None:
+            body = encode(self.lr_payload(step))
+            if len(self._bodies) >= _MAX_CACHED_BODIES:
+                self._bodies.clear()
+            self._bodies[step] = body
+        return body
+
+    def timeline_json(self) -> list[dict[str, Any]]:
+        if self._timeline_json is None:
+            self._timeline_json = self.timeline.to_json()
+        return self._timeline_json
+
+    def pending(self, step: int) -> RoundPending:
+        return RoundPending(step, self.missing_ranks(step))
+
+
+class LiveRuns:
+    """Per-process cache of `RunView`s, progress per rank, per-run write locks and waiters."""
+
+    def __init__(self, store: Store, reserve_chunk: int, max_wait: float) -> None:
+        self.store = store
+        self.reserve_chunk = reserve_chunk
+        self.max_wait = max_wait
+        self.views: dict[str, RunView] = {}
+        #: rank -> latest step asked or reported, per run (persisted with frontier writes)
+        self.progress: dict[str, dict[int, int]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, list[tuple[int, int, float, asyncio.Future[Any]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed: dict[str, asyncio.Event] = {}
+        #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
+        #: and views of metric-driven runs are checked current before passing the barrier
+        self.replication: Any = None
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
+
+    def install(self, rec: RunRecord) -> RunView:
+        """Cache the view of a committed record and wake the run's waiters."""
+        view = RunView(rec)
+        old = self.views.get(rec.run_id)
+        self.views[rec.run_id] = view
+        # waiters only care about the barrier: a report that decides nothing wakes nobody
+        if old is None or old.barrier != view.barrier or old.version != view.version:
+            event = self._changed.pop(rec.run_id, None)
+            if event is not None:
+                event.set()
+        return view
+
+    def forget(self, run_id: str) -> None:
+        self.views.pop(run_id, None)
+        self.progress.pop(run_id, None)
+        event = self._changed.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    async def write(self, run_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store write in the threadpool under the run's lock; install the record it
+        returns first, if any (the rest of the result goes to the caller)."""
+        async with self._lock(run_id):
+            result = await run_in_threadpool(fn, *args)
+            rec = result[0] if isinstance(result, tuple) else result
+            if isinstance(rec, RunRecord):
+                self.install(rec)
+            return result
+
+    async def create(self, run_id: str, spec: dict[str, Any], world_size: int,
+                     aggregate: str, metadata: dict[str, Any]) -> tuple[RunView, bool]:
+        """(the run's view, created): `Store.create_run`, idempotent."""
+        _, created = await self.write(run_id, self.store.create_run, run_id, spec,
+                                      world_size, aggregate, metadata)
+        return await self.view(run_id), created
+
+    async def delete(self, run_id: str) -> bool:
+        """Delete the run everywhere; False if there was none."""
+        gone = await self.write(run_id, self.store.delete_run, run_id)
+        self.forget(run_id)
+        return gone
+
+    def progress_of(self, rec: RunRecord) -> dict[int, int]:
+        """Each rank's latest step: as persisted, and as seen by this process since."""
+        return frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {}))
+
+    async def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
+        """`Store.apply` the rule under the run's lock; install the committed record."""
+        return await self.write(run_id, self.store.apply, run_id, rule)
+
+    async def report(self, run_id: str, step: int, rank: int, value: float) -> Any:
+        """One report, committed together with the reports to the same run that arrived
+        while the previous write was running (group commit: one transaction and one fsync
+        for many ranks). Returns (record, outcomes, counted) once committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue = self._queued.setdefault(run_id, [])
+        queue.append((step, rank, value, future))
+        if len(queue) == 1:  # the first in an empty queue commits the batch
+            task = asyncio.ensure_future(self._commit_reports(run_id))
+            self._tasks.add(task)  # a reference, so the task is not collected mid-way
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _commit_reports(self, run_id: str) -> None:
+        async with self._lock(run_id):
+            batch = self._queued.pop(run_id, [])
+            if not batch:
+                return
+            try:
+                items = [(s, r, v) for s, r, v, _ in batch]
+                rec, results = await run_in_threadpool(
+                    self.store.apply, run_id, partial(rounds.report, items=items))
+            except BaseException as exc:  # the whole batch failed: each waiter gets it
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            self.install(rec)
+        for (*_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result((rec, *result))
+
+    async def view(self, run_id: str) -> RunView:
+        """The run's view, loaded from the store on a cache miss (404 if no such run)."""
+        view = self.views.get(run_id)
+        if view is not None:
+            return view
+        async with self._lock(run_id):
+            view = self.views.get(run_id)
+            if view is None:
+                rec = await run_in_threadpool(self.store.load, run_id)
+                if rec is None:
+                    raise RunNotFound(run_id)
+                view = self.install(rec)
+        return view
+
+    async def refresh(self, run_id: str) -> None:
+        """Reload a run another replica wrote (runtime/replication.py); installing the fresh view
+        wakes its waiters. Under the run's lock, so it lands after any write of this process
+        in flight. A run neither cached nor awaited here is left alone."""
+        if run_id not in self.views and run_id not in self._changed:
+            return
+        async with self._lock(run_id):
+            rec = await run_in_threadpool(self.store.load, run_id)
+            if rec is None:
+                self.forget(run_id)
+            else:
+                self.install(rec)
+
+    def note_progress(self, run_id: str, rank: int | None, step: int) -> None:
+        if rank is not None:
+            ranks = self.progress.setdefault(run_id, {})
+            if ranks.get(rank, -1) < step:
+                ranks[rank] = step
+
+    async def past_barrier(self, run_id: str, step: int, wait: float) -> RunView:
+        """The view once no undecided round lies at or before `step`, waiting up to `wait`
+        seconds for the deciding report; `RoundPending` past that."""
+        deadline = time.monotonic() + min(max(wait, 0.0), self.max_wait)
+        while True:
+            view = await self.view(run_id)
+            replication = self.replication if view.metric_driven else None
+            if view.barrier is None or step < view.barrier:
+                # replicas: the round may have opened on another one (runtime/replication.py)
+                if replication is None or await replication.current(view):
+                    return view
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if replication is None or await replication.current(view):
+                    raise view.pending(view.barrier)
+                continue
+            event = self._changed.get(run_id)
+            if event is None:
+                event = self._changed[run_id] = asyncio.Event()
+            try:
+                # replicas: notifications wake us; polling bounds the wait if one is lost
+                await asyncio.wait_for(event.wait(), remaining if replication is None else
+                                       min(remaining, replication.poll_interval))
+            except TimeoutError:
+                if replication is not None:
+                    await replication.current(view)
+
+    async def served(self, run_id: str, step: int, span: int, rank: int | None,
+                     wait: float) -> tuple[RunView, int]:
+        """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
+        `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
+        beyond it (extended by one write when needed)."""
+        self.note_progress(run_id, rank, step)
+        while True:
+            view = await self.past_barrier(run_id, step, wait)
+            end = frontier.horizon(step, span, view.barrier)
+            if end <= view.frontier:
+                return view, end
+            target = frontier.reservation(step, end, self.reserve_chunk)
+            progress = dict(self.progress.get(run_id, {}))
+            await self.apply(run_id, partial(_extend, target, progress))
+
+    def rewound(self, run_id: str, to_step: int) -> None:
+        """Bring this process's progress of the run's ranks back to `to_step`."""
+        progress = self.progress.get(run_id, {})
+        for rank, step in progress.items():
+            progress[rank] = min(step, to_step)
