@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             "description": "invalid input, naming the field"}})
     api.include_router(health.router)
     api.include_router(dashboard.router)  # the web dashboard at / (public; the API needs tokens)
+    api.mount("/dashboard", dashboard.files, name="dashboard")
     api.include_router(docs.router)
 
     api.add_middleware(BodyLimit, limit=settings.max_body)
