@@ -149,8 +149,8 @@ def test_get_lr_and_the_lease_match_the_engine(service: LRCastServer, http: http
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_cli_preview_matches_the_engine(service: LRCastServer, tmp_path: Path,
-                                        name: str) -> None:
+def test_cli_preview_matches_the_engine(tmp_path: Path, name: str) -> None:
+    """`lrcast preview` evaluates locally (no service), with the same engine."""
     spec = EXAMPLES[name]
     timeline = _expected(spec)
     dense = _answered(timeline, DENSE)
@@ -158,7 +158,7 @@ def test_cli_preview_matches_the_engine(service: LRCastServer, tmp_path: Path,
     path.write_text(json.dumps(_preview_body(spec, timeline.segments[0].schedule.metric_driven)))
     env = {**os.environ, "NO_COLOR": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "lrcast", "preview", str(path), "--json", "--url", service.url,
+        [sys.executable, "-m", "lrcast", "preview", str(path), "--json",
          "--steps", str(len(dense)), "--points", str(len(dense))],
         capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
