@@ -59,13 +59,21 @@ class InFlight:
     def __init__(self) -> None:
         self.running: dict[tuple[str, str], asyncio.Event] = {}
 
-    async def wait(self, request: KeyedRequest, timeout: float) -> None:
-        running = self.running.get((request.scope, request.key))
-        if running is not None:
+    async def claim(self, request: KeyedRequest, timeout: float) -> asyncio.Event:
+        """Wait until no request with the key runs here (`KeyInFlight` after `timeout`), then
+        mark this one as running (no await in between, so one claim wins)."""
+        deadline = time.monotonic() + timeout
+        while (running := self.running.get((request.scope, request.key))) is not None:
             try:
-                await asyncio.wait_for(running.wait(), timeout)
+                await asyncio.wait_for(running.wait(), deadline - time.monotonic())
             except TimeoutError:
                 raise KeyInFlight(request.key) from None
+        done = self.running[(request.scope, request.key)] = asyncio.Event()
+        return done
+
+    def release(self, request: KeyedRequest, done: asyncio.Event) -> None:
+        del self.running[(request.scope, request.key)]
+        done.set()
 
 
 @dataclass(frozen=True)
@@ -118,18 +126,15 @@ async def _key(request: Request) -> AsyncIterator[Key]:
                          fingerprint=idempotency.fingerprint(request.method, path,
                                                              await request.body()))
     in_flight: InFlight = request.app.state.in_flight
-    await in_flight.wait(keyed, live.max_wait)
-    kept = await run_in_threadpool(live.store.answer, keyed.scope, keyed.key)
-    kept = idempotency.replay(kept, keyed, time.time())
-    if kept is not None:
-        raise Replay(kept)
-    done = in_flight.running[(keyed.scope, keyed.key)] = asyncio.Event()
+    done = await in_flight.claim(keyed, live.max_wait)
     try:
+        kept = await run_in_threadpool(live.store.answer, keyed.scope, keyed.key)
+        kept = idempotency.replay(kept, keyed, time.time())
+        if kept is not None:
+            raise Replay(kept)
         yield Key(keyed, live)
     finally:
-        if in_flight.running.get((keyed.scope, keyed.key)) is done:
-            del in_flight.running[(keyed.scope, keyed.key)]
-        done.set()
+        in_flight.release(keyed, done)
 
 
 KeyDep = Annotated[Key, Depends(_key)]
