@@ -284,3 +284,41 @@ def test_kill_9_keeps_the_write_and_its_key_together(database_url: str) -> None:
         assert again.content == first.content
         assert lr(client, run_id, 60) == pytest.approx(0.05)
         assert kinds(client, run_id).count("amendment") == 1
+
+
+def test_keys_are_dropped_lazily_past_their_ttl_and_the_newest_n(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store on the suite's database: a keyed write drops its scope's expired keys, and
+    (every `_TRIM_EVERY` rows) all but the newest `KEEP`."""
+    import sqlalchemy as sa
+
+    from lrcast_service.core import idempotency
+    from lrcast_service.migrations import upgrade
+    from lrcast_service.store import schema, sql
+
+    monkeypatch.setattr(idempotency, "KEEP", 3)
+    monkeypatch.setattr(sql, "_TRIM_EVERY", 1)
+    upgrade(database_url)
+    store = sql.SqlStore(database_url, pool_size=1)
+    scope = f"t-{uuid.uuid4().hex[:12]}"
+
+    def request(key: str) -> idempotency.KeyedRequest:
+        return idempotency.KeyedRequest(scope, key, "POST", "/p", idempotency.fingerprint(
+            "POST", "/p", key.encode()))
+
+    try:
+        for i in range(5):
+            assert not store.keep(request(f"k{i}"), 200, b"{}").replayed
+        assert [store.answer(scope, f"k{i}") is not None for i in range(5)] == \
+            [False, False, True, True, True]
+        assert store.keep(request("k4"), 200, b"{}").replayed
+        keys = schema.idempotency_keys
+        with store.engine.begin() as conn:  # k2 is now a day old
+            conn.execute(sa.update(keys).where(keys.c.scope == scope, keys.c.key == "k2")
+                         .values(created_at=keys.c.created_at - idempotency.TTL))
+        assert not store.keep(request("k5"), 201, b"[]").replayed
+        assert store.answer(scope, "k2") is None  # dropped by the next keyed write
+        assert store.answer(scope, "k5") == idempotency.Answer(
+            request("k5").fingerprint, 201, b"[]", store.answer(scope, "k5").created_at)
+    finally:
+        store.close()
