@@ -322,3 +322,14 @@ def test_keys_are_dropped_lazily_past_their_ttl_and_the_newest_n(
             request("k5").fingerprint, 201, b"[]", store.answer(scope, "k5").created_at)
     finally:
         store.close()
+
+
+def test_every_write_route_takes_the_key(client: httpx.Client) -> None:
+    """Each PUT/POST/DELETE of the API documents the header (POST /v1/preview stores nothing)."""
+    writes = {(method, path): op for path, ops in client.get("/openapi.json").json()["paths"]
+              .items() for method, op in ops.items()
+              if method in ("put", "post", "delete") and path != "/v1/preview"}
+    assert len(writes) >= 7
+    for (method, path), op in writes.items():
+        headers = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], (method, path)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -114,9 +114,11 @@ class Key:
         return None if self.request is None else Keyed(self.request, respond)
 
 
-async def _key(request: Request) -> AsyncIterator[Key]:
+async def _key(request: Request, header: Annotated[str | None, Header(
+        alias=idempotency.HEADER, description="a fresh key per write (a UUID4), the same on "
+        "each retry of it: the write is executed once, retries get its answer replayed")] = None,
+                ) -> AsyncIterator[Key]:
     live: LiveRuns = request.app.state.live
-    header = request.headers.get(idempotency.HEADER)
     if header is None:
         yield Key(None, live)
         return
