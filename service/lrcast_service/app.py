@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from .api import errors
+from .api import errors, idempotency
 from .api.auth import Auth
 from .api.deps import require_token
 from .api.fast_lr import FastLR
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.state.live = live
     api.state.range_tests = RangeTests(live)
     errors.install(api)
+    idempotency.install(api)  # Idempotency-Key on the writes
 
     for module in _API:
         api.include_router(module.router, dependencies=[Depends(require_token)],

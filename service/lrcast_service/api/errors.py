@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core import errors
+from ..core import errors, idempotency
 from ..core.errors import DomainError
 
 log = logging.getLogger("lrcast.service")
@@ -53,6 +53,8 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.AmendmentTooEarly: (409, "amendment_too_early"),
     errors.NotRangeTest: (409, "not_range_test"),
     errors.RangeTestStopped: (409, "range_test_stopped"),
+    idempotency.KeyReused: (422, "idempotency_key_reused"),
+    idempotency.KeyInFlight: (409, "idempotency_key_in_flight"),
 }
 
 

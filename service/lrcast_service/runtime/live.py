@@ -29,7 +29,7 @@ from ..core import frontier, rounds, timeline
 from ..core.changes import Change, History
 from ..core.errors import RoundPending, RunNotFound
 from ..core.record import RunRecord
-from ..store.base import R, Rule, Store
+from ..store.base import Keyed, R, Rule, Store
 
 T = TypeVar("T")
 _MAX_CACHED_BODIES = 4096
@@ -39,6 +39,10 @@ def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
             _: History) -> tuple[Change, None]:
     """`core.frontier.extend` as a store rule."""
     return frontier.extend(rec, at_least, progress), None
+
+
+def _report_rule(items: list[tuple[int, int, float]]) -> Rule[list[Any]]:
+    return partial(rounds.report, items=items)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -104,7 +108,8 @@ class LiveRuns:
         #: rank -> latest step asked or reported, per run (persisted with frontier writes)
         self.progress: dict[str, dict[int, int]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, list[tuple[int, int, float, asyncio.Future[Any]]]] = {}
+        self._queued: dict[str, list[tuple[int, int, float, Keyed[Any] | None,
+                                          asyncio.Future[Any]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed: dict[str, asyncio.Event] = {}
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
@@ -167,13 +172,15 @@ class LiveRuns:
         """`Store.apply` the rule under the run's lock; install the committed record."""
         return await self.write(run_id, self.store.apply, run_id, rule)
 
-    async def report(self, run_id: str, step: int, rank: int, value: float) -> Any:
+    async def report(self, run_id: str, step: int, rank: int, value: float,
+                     keyed: Keyed[Any] | None = None) -> Any:
         """One report, committed together with the reports to the same run that arrived
         while the previous write was running (group commit: one transaction and one fsync
-        for many ranks). Returns (record, outcomes, counted) once committed."""
+        for many ranks; `Store.apply_each` keeps their keys in it). Returns (record,
+        outcomes, counted) once committed, or (record, `Outcome`) with a key."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue = self._queued.setdefault(run_id, [])
-        queue.append((step, rank, value, future))
+        queue.append((step, rank, value, keyed, future))
         if len(queue) == 1:  # the first in an empty queue commits the batch
             task = asyncio.ensure_future(self._commit_reports(run_id))
             self._tasks.add(task)  # a reference, so the task is not collected mid-way
@@ -186,9 +193,9 @@ class LiveRuns:
             if not batch:
                 return
             try:
-                items = [(s, r, v) for s, r, v, _ in batch]
                 rec, results = await run_in_threadpool(
-                    self.store.apply, run_id, partial(rounds.report, items=items))
+                    self.store.apply_each, run_id, _report_rule, [b[:3] for b in batch],
+                    [b[3] for b in batch])
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():
@@ -201,7 +208,7 @@ class LiveRuns:
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
-                future.set_result((rec, *result))
+                future.set_result((rec, *result) if isinstance(result, tuple) else (rec, result))
 
     async def view(self, run_id: str) -> RunView:
         """The run's view, loaded from the store on a cache miss (404 if no such run)."""

@@ -80,4 +80,19 @@ events = sa.Table(
     sa.Index("ix_events_run_id_id", "run_id", "id"),
 )
 
+# a keyed write's answer (core/idempotency.py), kept in the write's own transaction (migration
+# 0003); `scope` is the run written, or "" for POST /v1/runs
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(128), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+    sa.Index("ix_idempotency_keys_scope_created_at", "scope", "created_at"),
+)
+
 PER_RUN = (instances, segments, rounds, reports, decisions, events)

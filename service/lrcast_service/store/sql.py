@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,13 +29,19 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from ..core import idempotency
 from ..core.changes import Change
-from ..core.errors import RunNotFound
+from ..core.errors import DomainError, RunNotFound
+from ..core.idempotency import Answer, KeyedRequest
 from ..core.record import Instance, Round, RunRecord
 from ..core.runs import check_same
 from . import notify
 from . import schema as t
-from .base import R, Rule, Store
+from .base import Keyed, Outcome, R, Rule, Store, T
+
+#: the oldest keys of a scope beyond `idempotency.KEEP` are trimmed on one keyed write in this
+#: many (by the row's id), so the trim's index scan is amortised
+_TRIM_EVERY = 128
 
 
 def normalize_url(url: str) -> str:
@@ -113,6 +119,14 @@ class _History:
                     c.state.is_not(None)).order_by(c.step)):
             states[row.instance] = json.loads(row.state)  # the latest round's wins
         return states
+
+
+def _each(rule: Rule[R]) -> Rule[list[R]]:
+    """A rule as a batch of one."""
+    def run(rec: RunRecord, history: Any) -> tuple[Change, list[R]]:
+        change, result = rule(rec, history)
+        return change, [result]
+    return run
 
 
 class SqlStore(Store):
@@ -209,35 +223,58 @@ class SqlStore(Store):
 
     # runs ---------------------------------------------------------------------------------------
     def create_run(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
-                   metadata: dict[str, Any]) -> tuple[RunRecord, bool]:
+                   metadata: dict[str, Any], keyed: Keyed[bool] | None = None,
+                   ) -> tuple[RunRecord, Any]:
         try:
-            with self._write() as conn:
-                existing = self._load(conn, run_id)
-                if existing is None:
-                    conn.execute(sa.insert(t.runs).values(
-                        id=run_id, spec=_dumps(spec), world_size=world_size,
-                        aggregate=aggregate, metadata=_dumps(metadata), created_at=time.time(),
-                        version=1, served_frontier=0, progress="{}", last_rewind=None))
-                    conn.execute(sa.insert(t.instances).values(run_id=run_id, idx=0, origin=0,
-                                                               spec=_dumps(spec), state=None))
-                    conn.execute(sa.insert(t.segments).values(run_id=run_id, from_step=0,
-                                                              instance=0, scale=1.0))
-                    self._event(conn, run_id, "created", {
-                        "schedule": spec, "world_size": world_size, "aggregate": aggregate})
-                    return self._must_load(conn, run_id), True
-        except sa.exc.IntegrityError:  # another replica created it first: compare with it
-            existing = self.load(run_id)
-            if existing is None:
-                raise
-        check_same(existing, spec, world_size, aggregate)
-        return existing, False
+            return self._create(run_id, spec, world_size, aggregate, metadata, keyed)
+        except sa.exc.IntegrityError:
+            # another replica created the run, or kept the key, first: once more, on its commit
+            return self._create(run_id, spec, world_size, aggregate, metadata, keyed)
 
-    def delete_run(self, run_id: str) -> bool:
+    def _create(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
+                metadata: dict[str, Any], keyed: Keyed[bool] | None) -> tuple[Any, Any]:
+        with self._write() as conn:
+            if keyed is not None:
+                kept = self._kept(conn, keyed.request)
+                if kept is not None:  # POST /v1/runs: the run may have another id than this
+                    return None, Outcome(kept, True)
+            existing = self._load(conn, run_id)
+            created = existing is None
+            if created:
+                conn.execute(sa.insert(t.runs).values(
+                    id=run_id, spec=_dumps(spec), world_size=world_size,
+                    aggregate=aggregate, metadata=_dumps(metadata), created_at=time.time(),
+                    version=1, served_frontier=0, progress="{}", last_rewind=None))
+                conn.execute(sa.insert(t.instances).values(run_id=run_id, idx=0, origin=0,
+                                                           spec=_dumps(spec), state=None))
+                conn.execute(sa.insert(t.segments).values(run_id=run_id, from_step=0,
+                                                          instance=0, scale=1.0))
+                self._event(conn, run_id, "created", {
+                    "schedule": spec, "world_size": world_size, "aggregate": aggregate})
+                rec = self._must_load(conn, run_id)
+            else:
+                check_same(existing, spec, world_size, aggregate)
+                rec = existing
+            if keyed is None:
+                return rec, created
+            return rec, self._keep_answer(conn, keyed, rec, created)
+
+    def delete_run(self, run_id: str, keyed: Keyed[bool] | None = None) -> Any:
         with self._write(run_id) as conn:
-            gone = conn.execute(sa.delete(t.runs).where(t.runs.c.id == run_id)).rowcount
+            if keyed is not None:
+                kept = self._kept(conn, keyed.request)
+                if kept is not None:
+                    return Outcome(kept, True)
+            gone = bool(conn.execute(sa.delete(t.runs).where(t.runs.c.id == run_id)).rowcount)
             for table in t.PER_RUN:
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id))
-            return bool(gone)
+            keys = t.idempotency_keys
+            conn.execute(sa.delete(keys).where(keys.c.scope == run_id))
+            if keyed is None:
+                return gone
+            if not gone:  # a refused write keeps no key
+                raise RunNotFound(run_id)
+            return self._keep_answer(conn, keyed, None, gone)
 
     def list_runs(self, after: str | None, limit: int) -> list[dict[str, Any]]:
         query = sa.select(t.runs.c.id, t.runs.c.world_size, t.runs.c.aggregate,
@@ -253,11 +290,106 @@ class SqlStore(Store):
     # applying a rule ----------------------------------------------------------------------
     def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
         with self._write(run_id) as conn:
-            rec = self._must_load(conn, run_id)
-            change, result = rule(rec, _History(conn, run_id))
-            if change:
-                self._commit(conn, run_id, change)
-            return change.record or self._must_load(conn, run_id), result
+            return self._run_rule(conn, run_id, rule)
+
+    def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
+        rec = self._must_load(conn, run_id)
+        change, result = rule(rec, _History(conn, run_id))
+        if change:
+            self._commit(conn, run_id, change)
+        return change.record or self._must_load(conn, run_id), result
+
+    def apply_keyed(self, run_id: str, rule: Rule[R],
+                    keyed: Keyed[R]) -> tuple[RunRecord, Outcome[R]]:
+        rec, outcomes = self.apply_each(run_id, lambda _: _each(rule), [None], [keyed])
+        if isinstance(outcomes[0], DomainError):
+            raise outcomes[0]
+        return rec, outcomes[0]
+
+    def apply_each(self, run_id: str, rule: Callable[[list[T]], Rule[list[Any]]],
+                   items: Sequence[T], keys: Sequence[Keyed[Any] | None],
+                   ) -> tuple[RunRecord, list[Any]]:
+        with self._write(run_id) as conn:
+            outcomes: list[Any] = [None] * len(items)
+            # answered before the rule: replays, key reuse, a key twice in the batch (in flight)
+            fresh: set[str] = set()
+            for i, keyed in enumerate(keys):
+                if keyed is None:
+                    continue
+                try:
+                    if keyed.request.key in fresh:
+                        raise idempotency.KeyInFlight(keyed.request.key)
+                    kept = self._kept(conn, keyed.request)
+                except DomainError as exc:
+                    outcomes[i] = exc
+                    continue
+                if kept is not None:
+                    outcomes[i] = Outcome(kept, True)
+                else:
+                    fresh.add(keyed.request.key)
+            todo = [i for i, out in enumerate(outcomes) if out is None]
+            if not todo:  # all replayed or refused: nothing to run
+                return self._must_load(conn, run_id), outcomes
+            rec, results = self._run_rule(conn, run_id, rule([items[i] for i in todo]))
+            for i, result in zip(todo, results, strict=True):
+                keyed = keys[i]
+                outcomes[i] = result if keyed is None or isinstance(result, DomainError) else \
+                    self._keep_answer(conn, keyed, rec, result)
+            return rec, outcomes
+
+    # idempotency keys (core/idempotency.py) -----------------------------------------------------
+    def _kept(self, conn: Connection, request: KeyedRequest) -> Answer | None:
+        """The live answer to replay for `request` (`KeyReused` for another request)."""
+        return idempotency.replay(self._answer(conn, request.scope, request.key), request,
+                                  time.time())
+
+    def _answer(self, conn: Connection, scope: str, key: str) -> Answer | None:
+        c = t.idempotency_keys.c
+        row = conn.execute(sa.select(c.fingerprint, c.status, c.body, c.created_at).where(
+            c.scope == scope, c.key == key)).first()
+        return None if row is None else Answer(row.fingerprint, row.status, bytes(row.body),
+                                               row.created_at)
+
+    def _keep_answer(self, conn: Connection, keyed: Keyed[R], rec: RunRecord | None,
+                     result: R) -> Outcome[R]:
+        status, body = keyed.respond(rec, result)  # type: ignore[arg-type]
+        return Outcome(self._keep(conn, keyed.request, status, body), False, result)
+
+    def _keep(self, conn: Connection, request: KeyedRequest, status: int,
+              body: bytes) -> Answer:
+        """Insert the answer; first drop the scope's expired keys (that one's too, if so)."""
+        now = time.time()
+        keys = t.idempotency_keys
+        conn.execute(sa.delete(keys).where(keys.c.scope == request.scope,
+                                           keys.c.created_at <= now - idempotency.TTL))
+        row_id = conn.execute(sa.insert(keys).values(
+            scope=request.scope, key=request.key, fingerprint=request.fingerprint,
+            status=status, body=body, created_at=now)).inserted_primary_key[0]
+        if row_id % _TRIM_EVERY == 0:
+            newest = (sa.select(keys.c.id).where(keys.c.scope == request.scope)
+                      .order_by(keys.c.id.desc()).offset(idempotency.KEEP).limit(1)
+                      .scalar_subquery())
+            conn.execute(sa.delete(keys).where(keys.c.scope == request.scope,
+                                               keys.c.id <= newest))
+        return Answer(request.fingerprint, status, body, now)
+
+    def answer(self, scope: str, key: str) -> Answer | None:
+        with self._read() as conn:
+            return self._answer(conn, scope, key)
+
+    def keep(self, request: KeyedRequest, status: int, body: bytes) -> Outcome[None]:
+        try:
+            with self._write() as conn:  # unique (scope, key) settles a race between replicas
+                kept = self._kept(conn, request)
+                if kept is not None:
+                    return Outcome(kept, True)
+                return Outcome(self._keep(conn, request, status, body), False)
+        except sa.exc.IntegrityError:  # another replica kept it first: replay that one
+            with self._read() as conn:
+                kept = self._kept(conn, request)
+            if kept is None:
+                raise
+            return Outcome(kept, True)
 
     def _commit(self, conn: Connection, run_id: str, change: Change) -> None:
         """Write `change` (in its documented order: drops, inserts, updates)."""

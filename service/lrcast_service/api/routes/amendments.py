@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from ...core import amendments
+from ...core import amendments, timeline
 from ..deps import LiveDep
+from ..idempotency import KeyDep, encode
 from ..models import AmendmentIn, AmendmentOut
 from ..params import RunId
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["amendments"])
 
 
 @router.post("/runs/{run_id}/amendments", response_model=AmendmentOut)
-async def amend(run_id: RunId, body: AmendmentIn, live: LiveDep) -> AmendmentOut:
+async def amend(run_id: RunId, body: AmendmentIn, live: LiveDep, key: KeyDep) -> Response:
     """From `from_step` on, either a new `schedule` (it starts at its own step 0 there, as a
     SequentialLR member does, with a fresh plateau state) or `scale` x the schedule in force
     (scales compound: 0.5 then 0.5 is 0.25). Segments from `from_step` on are replaced.
@@ -21,7 +22,8 @@ async def amend(run_id: RunId, body: AmendmentIn, live: LiveDep) -> AmendmentOut
     at or beyond `from_step`, or a plateau round lies beyond it."""
     amendments.check_amendment(body.schedule, body.scale)
     await live.view(run_id)  # 404 before the write transaction
-    rec, _ = await live.apply(run_id, lambda rec, _: (
-        amendments.amend(rec, body.from_step, body.schedule, body.scale), None))
-    return AmendmentOut(run_id=run_id, from_step=body.from_step, version=rec.version,
-                        timeline=(await live.view(run_id)).timeline_json())
+    return await key.apply(run_id, lambda rec, _: (
+        amendments.amend(rec, body.from_step, body.schedule, body.scale), None),
+        lambda rec, _: encode(AmendmentOut(
+            run_id=run_id, from_step=body.from_step, version=rec.version,
+            timeline=timeline.build_timeline(rec).to_json())))

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from ...core import frontier
 from ..deps import LiveDep
+from ..idempotency import KeyDep, encode
 from ..models import Lease, LeaseIn
 from ..params import RunId, WaitQ
 
@@ -15,7 +16,8 @@ router = APIRouter(prefix="/v1", tags=["leases"])
 
 @router.post("/runs/{run_id}/leases", response_model=Lease,
              responses={409: {"description": "round_pending (with step, missing_ranks)"}})
-async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, wait: WaitQ = 0.0) -> Lease:
+async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
+                wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them
     locally (``Timeline.from_json``). horizon = step + steps, capped at the next undecided
     plateau round; the service persists served_frontier >= horizon before answering, so no
@@ -23,6 +25,7 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, wait: WaitQ = 0.0) 
     for ``/lr`` (long-poll `wait`, then 409 round_pending)."""
     frontier.check_rank((await live.view(run_id)).world_size, body.rank)
     view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait)
-    return Lease(run_id=run_id, version=view.version, timeline=view.timeline_json(),
-                 start=body.step, horizon=horizon, metric_driven=view.metric_driven,
-                 world_size=view.world_size)
+    # the served frontier only grows, so the lease's write is idempotent: its key is kept after
+    return await key.keep(*encode(Lease(
+        run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,
+        horizon=horizon, metric_driven=view.metric_driven, world_size=view.world_size)))

@@ -3,19 +3,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from ...core import timeline
 from ...core.errors import StepOutOfRange
+from ...core.record import RunRecord
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
+from ..idempotency import KeyDep, encode
 from ..models import ReportIn, ReportOut
 from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
+def _answer(rec: RunRecord, step: int, lr_at: Any) -> ReportOut:
+    rnd = rec.open_rounds.get(step)
+    lr = None
+    if rnd is None:
+        try:
+            lr = lr_at(step)
+        except StepOutOfRange:  # the schedule has no LR there; the report still counted
+            lr = None
+    return ReportOut(step=step, received=len(rnd.reports) if rnd else rec.world_size,
+                     expected=rec.world_size, decided=rnd is None, lr=lr, version=rec.version)
+
+
+#: the timeline of the record a group commit answers its keyed reports from, built once for
+#: the batch (held with the record, so an equal id cannot alias another record)
+_batch_timeline: tuple[RunRecord | None, Any] = (None, None)
+
+
+def _lr_in_batch(rec: RunRecord, step: int) -> float:
+    global _batch_timeline
+    held, built = _batch_timeline
+    if held is not rec:
+        built = timeline.build_timeline(rec)
+        _batch_timeline = (rec, built)
+    return timeline.evaluate(built, step)[0][0]
+
+
 @router.post("/runs/{run_id}/reports", response_model=ReportOut)
 async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsDep,
-                 range_tests: RangeTestsDep) -> ReportOut:
+                 range_tests: RangeTestsDep, key: KeyDep) -> Any:
     """Record rank `rank`'s value for the round at `step`. When all world_size ranks have
     reported, the values are aggregated and fed to the plateau rule once; the decision applies
     from `step` on. The same report again is a no-op 200; another value is 409
@@ -23,18 +54,23 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     with no metric-driven part at `step` is 409 not_metric_driven. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
-    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value)
+    keyed = key.keyed(lambda rec, _: encode(_answer(rec, body.step,
+                                                    lambda s: _lr_in_batch(rec, s))))
+    done = await live.report(run_id, body.step, body.rank, body.value, keyed)
+    live.note_progress(run_id, body.rank, body.step)
+    if keyed is not None:
+        rec, outcome = done
+        if not outcome.replayed:
+            _count(metrics, *outcome.result)
+        return key.answer(outcome)
+    rec, outcomes, counted = done
+    _count(metrics, outcomes, counted)
+    view = await live.view(run_id)
+    return _answer(rec, body.step, lambda s: view.lr_payload(s)["lr"])
+
+
+def _count(metrics: Any, outcomes: Any, counted: bool) -> None:
     if counted:
         metrics.reports.inc()
     for out in outcomes:
         metrics.decisions.labels("true" if out.changed else "false").inc()
-    live.note_progress(run_id, body.rank, body.step)
-    rnd = rec.open_rounds.get(body.step)
-    lr = None
-    if rnd is None:
-        try:
-            lr = (await live.view(run_id)).lr_payload(body.step)["lr"]
-        except StepOutOfRange:  # the schedule has no LR there; the report still counted
-            lr = None
-    return ReportOut(step=body.step, received=len(rnd.reports) if rnd else rec.world_size,
-                     expected=rec.world_size, decided=rnd is None, lr=lr, version=rec.version)

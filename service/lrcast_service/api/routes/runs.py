@@ -13,6 +13,7 @@ from ...core.errors import RunNotFound
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
+from ..idempotency import Key, KeyDep, encode
 from ..models import (
     PendingRound,
     PlateauInfo,
@@ -49,8 +50,15 @@ def _run(view: RunView, live: LiveRuns) -> Run:
         progress=[RankProgress(rank=r, step=s) for r, s in sorted(progress.items())])
 
 
-async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response) -> Run:
+async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response,
+                  key: Key) -> Run | Response:
     build_schedule(body.schedule)
+    keyed = key.keyed(lambda rec, created: encode(_run(RunView(rec), live),
+                                                  201 if created else 200))
+    if keyed is not None:
+        _, outcome = await live.write(run_id, live.store.create_run, run_id, body.schedule,
+                                      body.world_size, body.aggregate, body.metadata, keyed)
+        return key.answer(outcome)
     view, created = await live.create(run_id, body.schedule, body.world_size,
                                       body.aggregate, body.metadata)
     response.status_code = 201 if created else 200
@@ -59,16 +67,19 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
 
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
             responses={200: {"model": Run, "description": "an identical run exists"}})
-async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response) -> Run:
+async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response,
+                  key: KeyDep) -> Run | Response:
     """Create the run if absent (201); 200 if an identical one exists, so that every rank may
     call it at start-up; 409 run_conflict naming the field that differs."""
-    return await _create(run_id, body, live, response)
+    return await _create(run_id, body, live, response, key)
 
 
 @router.post("/runs", response_model=Run, status_code=201)
-async def post_run(body: RunCreate, live: LiveDep, response: Response) -> Run:
-    """Create a run with a generated id."""
-    return await _create(uuid.uuid4().hex, body, live, response)
+async def post_run(body: RunCreate, live: LiveDep, response: Response,
+                   key: KeyDep) -> Run | Response:
+    """Create a run with a generated id (a retry with the same Idempotency-Key gets the same
+    run, not a second one)."""
+    return await _create(uuid.uuid4().hex, body, live, response, key)
 
 
 @router.get("/runs", response_model=RunPage)
@@ -91,8 +102,13 @@ async def get_run(run_id: RunId, live: LiveDep) -> Run:
 
 
 @router.delete("/runs/{run_id}", status_code=204)
-async def delete_run(run_id: RunId, live: LiveDep) -> Response:
+async def delete_run(run_id: RunId, live: LiveDep, key: KeyDep) -> Response:
     """Delete the run and its history."""
+    keyed = key.keyed(lambda _, __: (204, b""))
+    if keyed is not None:
+        outcome = await live.write(run_id, live.store.delete_run, run_id, keyed)
+        live.forget(run_id)
+        return key.answer(outcome)
     if not await live.delete(run_id):
         raise RunNotFound(run_id)
     return Response(status_code=204)
