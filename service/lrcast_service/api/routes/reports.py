@@ -7,13 +7,16 @@ from fastapi import APIRouter
 
 from ...core.errors import StepOutOfRange
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
+from ..errors import conflicts
 from ..models import ReportIn, ReportOut
 from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
-@router.post("/runs/{run_id}/reports", response_model=ReportOut)
+@router.post("/runs/{run_id}/reports", response_model=ReportOut, responses=conflicts(
+    "report_conflict", "round_closed", "not_metric_driven", "range_test_stopped",
+    "run_unreadable"))
 async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsDep,
                  range_tests: RangeTestsDep) -> ReportOut:
     """Record rank `rank`'s value for the round at `step`. When all world_size ranks have

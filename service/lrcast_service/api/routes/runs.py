@@ -13,6 +13,7 @@ from ...core.errors import RunNotFound
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
+from ..errors import conflicts
 from ..models import (
     PendingRound,
     PlateauInfo,
@@ -22,7 +23,7 @@ from ..models import (
     RunPage,
     RunSummary,
 )
-from ..params import RunId
+from ..params import RunAfterQ, RunId
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 
@@ -58,7 +59,9 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
 
 
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
-            responses={200: {"model": Run, "description": "an identical run exists"}})
+            responses={200: {"model": Run, "description": "an identical run exists"},
+                       **conflicts("run_conflict (with fields: what differs)",
+                                   "run_unreadable")})
 async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response) -> Run:
     """Create the run if absent (201); 200 if an identical one exists, so that every rank may
     call it at start-up; 409 run_conflict naming the field that differs."""
@@ -73,7 +76,7 @@ async def post_run(body: RunCreate, live: LiveDep, response: Response) -> Run:
 
 @router.get("/runs", response_model=RunPage)
 async def list_runs(store: StoreDep,
-                    after: Annotated[str | None, Query(max_length=128)] = None,
+                    after: RunAfterQ = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunPage:
     """Runs ordered by id; pass the page's `next` as `after` for the next page."""
     rows = await run_in_threadpool(store.list_runs, after, limit + 1)
@@ -83,7 +86,7 @@ async def list_runs(store: StoreDep,
                    next=rows[-1]["run_id"] if more else None)
 
 
-@router.get("/runs/{run_id}", response_model=Run)
+@router.get("/runs/{run_id}", response_model=Run, responses=conflicts("run_unreadable"))
 async def get_run(run_id: RunId, live: LiveDep) -> Run:
     """The run: schedule, version, resolved timeline, plateau state, pending rounds, progress
     per rank (from LR queries and reports)."""
