@@ -108,7 +108,10 @@ def fuzzed_server(request: pytest.FixtureRequest, database_url: str,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[LRCastServer]:
     tokens = [TEST_TOKEN] if request.param == "tokens" else []
     path = tmp_path_factory.mktemp("fuzz-server")
-    with LRCastServer(database_url, tokens=tokens, log_path=path / "server.log") as srv:
+    # long-polls capped at 0.5 s: generated `wait`s reach the 60 s default cap, and a fuzzed
+    # pending round is never completed, so every such request would wait it out
+    with LRCastServer(database_url, tokens=tokens, log_path=path / "server.log",
+                      env={"LRCAST_MAX_WAIT": "0.5"}) as srv:
         _seed(srv)
         yield srv
 

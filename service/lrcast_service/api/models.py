@@ -57,7 +57,7 @@ Spec = Annotated[dict[str, Any], WithJsonSchema(_SPEC_SCHEMA)]
 Aggregate = Literal["mean", "min", "max"]
 
 
-def _check_json(value: Any, field: str, max_depth: int) -> None:
+def check_json(value: Any, field: str, max_depth: int) -> None:
     """Invalid naming the place in `value` (under `field`) of a lone surrogate or of nesting
     past `max_depth`. Iterative: the depth is what is being checked."""
     stack = [(value, field, 1)]
@@ -88,7 +88,7 @@ class _Body(BaseModel):
     @classmethod
     def _valid_json(cls, data: Any) -> Any:
         # raised as the domain's Invalid (not a ValueError), so the 422 names the exact place
-        _check_json(data, "", MAX_JSON_DEPTH)
+        check_json(data, "", MAX_JSON_DEPTH)
         return data
 
 
@@ -105,7 +105,7 @@ class RunCreate(_Body):
     @field_validator("metadata")
     @classmethod
     def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_json(value, "metadata", METADATA_MAX_DEPTH)
+        check_json(value, "metadata", METADATA_MAX_DEPTH)
         if len(json.dumps(value)) > METADATA_MAX_BYTES:
             raise Invalid("metadata", f"is over {METADATA_MAX_BYTES} bytes as JSON")
         return value
@@ -159,6 +159,9 @@ class RunSummary(BaseModel):
     created_at: float
     version: int
     metadata: dict[str, Any]
+    error: str | None = Field(None, description="set when the stored run cannot be shown "
+                                                "whole (stored by an older version): its "
+                                                "metadata is then left out")
 
 
 class RunPage(BaseModel):

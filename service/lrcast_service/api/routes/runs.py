@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...core import frontier, rounds
-from ...core.errors import RunNotFound
+from ...core.errors import Invalid, RunNotFound
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
 from ..errors import conflicts
 from ..models import (
+    METADATA_MAX_DEPTH,
     PendingRound,
     PlateauInfo,
     RankProgress,
@@ -22,10 +24,12 @@ from ..models import (
     RunCreate,
     RunPage,
     RunSummary,
+    check_json,
 )
 from ..params import RunAfterQ, RunId
 
 router = APIRouter(prefix="/v1", tags=["runs"])
+log = logging.getLogger("lrcast.service")
 
 
 def _run(view: RunView, live: LiveRuns) -> Run:
@@ -82,8 +86,20 @@ async def list_runs(store: StoreDep,
     rows = await run_in_threadpool(store.list_runs, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return RunPage(runs=[RunSummary(**r) for r in rows],
-                   next=rows[-1]["run_id"] if more else None)
+    return RunPage(runs=[_summary(r) for r in rows], next=rows[-1]["run_id"] if more else None)
+
+
+def _summary(row: dict[str, Any]) -> RunSummary:
+    """The row as listed; one an older version stored unsendable (metadata that does not
+    decode, nests too deep or holds a lone surrogate) is listed with an error marker."""
+    try:
+        check_json(row["metadata"], "metadata", METADATA_MAX_DEPTH)
+        if not isinstance(row["metadata"], dict):
+            raise Invalid("metadata", "is not a JSON object")
+    except Invalid as exc:
+        log.warning("run %r: stored metadata cannot be listed: %s", row["run_id"], exc.detail)
+        return RunSummary(**{**row, "metadata": {}, "error": exc.detail})
+    return RunSummary(**row)
 
 
 @router.get("/runs/{run_id}", response_model=Run, responses=conflicts("run_unreadable"))
