@@ -89,11 +89,13 @@ def _config(tmp: Path) -> Path:
 
 
 def _fuzz(server: LRCastServer, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """One schemathesis run over the server's own OpenAPI document."""
+    """One schemathesis run over the server's own OpenAPI document, on one worker: with two,
+    hypothesis' source introspection races in CPython 3.11's AST constructor ("AST
+    constructor recursion depth mismatch"), a tool error unrelated to the service."""
     cmd = [_schemathesis(), "--config-file", str(_config(tmp)), "run",
            f"{server.url}/openapi.json", "--checks", "all",
            "--exclude-checks", ",".join(NOT_APPLICABLE),
-           "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "2",
+           "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
            "--generation-database", "none", "--request-timeout", "30", "--no-color",
            "--report", "ndjson", "--report-dir", str(tmp / "report"),
            *extra]
