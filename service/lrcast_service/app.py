@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from .api import errors, idempotency
 from .api.auth import Auth
-from .api.deps import require_token
 from .api.fast_lr import FastLR
 from .api.metrics import Metrics
-from .api.middleware import BodyLimit, MetricsMiddleware
-from .api.models import ErrorBody
+from .api.middleware import BodyLimit, MetricsMiddleware, TokenGate
+from .api.previews import PreviewPool
 from .api.routes import (
     amendments,
     dashboard,
@@ -59,11 +58,12 @@ class LRCastAPI(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service on its own store, cache and metrics registry (migrated first). In front,
-    outermost first: the fast LR path, metrics, the body limit."""
+    outermost first: the fast LR path, metrics, the token gate, the body limit."""
     settings = settings or Settings()
     upgrade(settings.database)
     store = SqlStore(settings.database, settings.pool_size)
     live = LiveRuns(store, settings.reserve_chunk, settings.max_wait)
+    previews = PreviewPool()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if following is not None:
                 await following.stop()
             store.close()
+            previews.close()
 
     api = LRCastAPI(title="lrcast", version="1", lifespan=lifespan, docs_url=None,
                     redoc_url=None,  # api/routes/docs.py serves them without a CDN
@@ -88,21 +89,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.state.metrics = Metrics()
     api.state.live = live
     api.state.range_tests = RangeTests(live)
+    api.state.previews = previews
     errors.install(api)
     idempotency.install(api)  # Idempotency-Key on the writes
 
     for module in _API:
-        api.include_router(module.router, dependencies=[Depends(require_token)],
-                           responses={401: {"model": ErrorBody, "description": "unauthorized"},
-                                      404: {"model": ErrorBody, "description": "run_not_found"},
-                                      422: {"model": ErrorBody,
-                                            "description": "invalid input, naming the field"}})
+        api.include_router(module.router, responses=errors.API_RESPONSES)
     api.include_router(health.router)
     api.include_router(dashboard.router)  # the web dashboard at / (public; the API needs tokens)
     api.mount("/dashboard", dashboard.files, name="dashboard")
     api.include_router(docs.router)
 
     api.add_middleware(BodyLimit, limit=settings.max_body)
+    api.add_middleware(TokenGate, auth=api.state.auth)  # before the body is read
     api.add_middleware(MetricsMiddleware, metrics=api.state.metrics)
     api.fast = FastLR(live, api.state.auth, api.state.metrics)
     return api

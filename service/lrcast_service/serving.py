@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from . import create_app, upgrade_database
 from .config import Settings
+from .http_protocol import KEEP_ALIVE_TIMEOUT, LRCastHttpProtocol  # httptools: [service]
 
 __all__ = ["BindError", "ConfigError", "JsonFormatter", "load_settings", "serve", "upgrade"]
 
@@ -198,7 +199,8 @@ def serve(settings: Settings, version: str) -> None:
         config = uvicorn.Config(
             app, log_config=log_config(settings.log_format), log_level=None,
             access_log=settings.access_log, loop=_best("uvloop", "auto"),
-            http=_best("httptools", "auto"), timeout_graceful_shutdown=5)
+            http=LRCastHttpProtocol, timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+            timeout_graceful_shutdown=5)
         fields = {"version": version,
                   "url": f"http://{f'[{host}]' if ':' in host else host}:{port}",
                   "store": settings.redacted_database(), "auth": bool(tokens),

@@ -7,14 +7,18 @@
 """
 
 from ._base import LRs, Schedule
+from ._context import MAX_DEPTH
 from ._errors import ScheduleError, SpecError, StepOutOfRange
 from ._examples import example_specs
 from ._plateau import PlateauHistory, PlateauRule, PlateauState, fold_reports
 from ._range_test import RangeTestSuggestion, suggest_lr
 from ._registry import parse, schedule_types
 from ._timeline import Segment, Timeline
+from ._types import MAX_GROUPS
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_GROUPS",
     "LRs",
     "PlateauHistory",
     "PlateauRule",

@@ -8,6 +8,7 @@ from ._base import LRs
 from ._context import BuildContext
 from ._errors import SpecError
 from ._fields import Fields
+from ._types import MAX_GROUPS
 
 
 def open_fields(spec: dict[str, Any], ctx: BuildContext) -> Fields:
@@ -37,5 +38,7 @@ def group_count(ctx: BuildContext, f: Fields, *keys: str) -> int:
     for key in keys:
         value = f.spec.get(key)
         if isinstance(value, list):
+            if len(value) > MAX_GROUPS:
+                raise f.error(key, f"at most {MAX_GROUPS} parameter groups, got {len(value)}")
             return len(value)
     return 1

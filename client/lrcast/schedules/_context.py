@@ -9,9 +9,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ._base import Schedule
+from ._errors import SpecError
 from ._types import LRs
 
 Builder = Callable[[dict[str, Any], "BuildContext"], Schedule]
+
+#: how deep composites (SequentialLR, ChainedScheduler) may nest: real specs nest 2 or 3
+#: levels; the bound keeps building, storing and serializing a spec far from any recursion limit
+MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,12 @@ class BuildContext:
     lrs: LRs | None = None
     #: True for members of SequentialLR / ChainedScheduler
     nested: bool = False
+    #: how many composites enclose this spec
+    depth: int = 0
 
     def member(self, spec: Any, path: str, lrs: LRs | None) -> Schedule:
         """Build a composite's member at `path` on `lrs`."""
-        return self.build(spec, replace(self, path=path, lrs=lrs, nested=True))
+        if self.depth >= MAX_DEPTH:
+            raise SpecError(path, f"composites nest at most {MAX_DEPTH} levels deep")
+        return self.build(spec, replace(self, path=path, lrs=lrs, nested=True,
+                                        depth=self.depth + 1))

@@ -16,7 +16,7 @@ from ._context import BuildContext, Builder
 from ._errors import SpecError
 from ._fields import check_number, closest, join_path
 from ._interval import build_with_interval
-from ._types import LRs
+from ._types import MAX_GROUPS, LRs
 
 BUILDERS: dict[str, Builder] = {
     # torch.optim.lr_scheduler
@@ -72,6 +72,8 @@ def parse_lrs(value: Any, path: str) -> LRs:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise SpecError(path, "must be a number or a non-empty list of numbers")
+    if len(values) > MAX_GROUPS:
+        raise SpecError(path, f"at most {MAX_GROUPS} parameter groups, got {len(values)}")
     where = (lambda i: join_path(path, i)) if isinstance(value, list) else (lambda i: path)
     return tuple(check_number(v, where(i), low=0.0) for i, v in enumerate(values))
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hmac
 
-from .errors import ApiError
-
 
 class Auth:
     def __init__(self, tokens: list[str]) -> None:
@@ -27,7 +25,3 @@ class Auth:
         for token in self._tokens:  # no early exit: the time does not tell which matched
             ok |= hmac.compare_digest(given, token)
         return ok
-
-    def check(self, header: str | None) -> None:
-        if not self.allows(header.encode("latin-1") if header is not None else None):
-            raise ApiError(401, "unauthorized", "missing or invalid bearer token")

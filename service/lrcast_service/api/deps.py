@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the app's services (store, live views, range tests, settings,
-metrics) and auth."""
+"""FastAPI dependencies: the app's services (store, live views, range tests, previews,
+settings, metrics). The token is checked before them, by `middleware.TokenGate`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from ..config import Settings
 from ..runtime.live import LiveRuns
 from ..runtime.range_tests import RangeTests
 from ..store.base import Store
-from .auth import Auth
 from .metrics import Metrics
+from .previews import PreviewPool
 
 
 def get_live(request: Request) -> LiveRuns:
@@ -35,11 +35,8 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def require_token(request: Request) -> None:
-    """401 unless the request carries a configured bearer token (when tokens are set)."""
-    auth: Auth = request.app.state.auth
-    if auth.enabled:
-        auth.check(request.headers.get("authorization"))
+def get_previews(request: Request) -> PreviewPool:
+    return request.app.state.previews
 
 
 LiveDep = Annotated[LiveRuns, Depends(get_live)]
@@ -47,3 +44,4 @@ StoreDep = Annotated[Store, Depends(get_store)]
 RangeTestsDep = Annotated[RangeTests, Depends(get_range_tests)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+PreviewsDep = Annotated[PreviewPool, Depends(get_previews)]

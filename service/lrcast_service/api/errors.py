@@ -15,9 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..core import errors, idempotency
 from ..core.errors import DomainError
+from .models import ErrorBody
 
 log = logging.getLogger("lrcast.service")
 
@@ -28,11 +30,13 @@ class ApiError(Exception):
     """An error of HTTP itself, not of a rule: HTTP `status`, machine-readable `code`, human
     `detail`, extra fields."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, detail: str, *,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -46,6 +50,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.StepOutOfRange: (422, "step_out_of_range"),
     errors.RunNotFound: (404, "run_not_found"),
     errors.RunConflict: (409, "run_conflict"),
+    errors.RunUnreadable: (409, "run_unreadable"),
     errors.RoundPending: (409, "round_pending"),
     errors.ReportConflict: (409, "report_conflict"),
     errors.RoundClosed: (409, "round_closed"),
@@ -56,6 +61,25 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     idempotency.KeyReused: (422, "idempotency_key_reused"),
     idempotency.KeyInFlight: (409, "idempotency_key_in_flight"),
 }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: the statuses every ``/v1`` operation may answer, for the OpenAPI document
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid: the body is no JSON (or not UTF-8)"),
+    401: _error("unauthorized: no configured bearer token"),
+    404: _error("run_not_found"),
+    413: _error("too_large: the body is over the limit (1 MiB by default)"),
+    422: _error("invalid: naming the field"),
+}
+
+
+def conflicts(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """The 409 of an operation, with its codes, for the OpenAPI document."""
+    return {409: _error("conflict: " + ", ".join(codes))}
 
 
 def status_and_code(exc: DomainError) -> tuple[int, str]:
@@ -79,12 +103,22 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of `app` answers at the request's path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on `app`."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -103,8 +137,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {400: "invalid", 404: "not_found", 405: "method_not_allowed",
                 401: "unauthorized"}.get(exc.status_code, "http_error")
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(app, request))}
         return JSONResponse({"detail": str(exc.detail), "code": code},
-                            status_code=exc.status_code, headers=exc.headers)
+                            status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -3,37 +3,112 @@
 
 Numbers are bounded so that no input can overflow the engine or the store: steps are
 integers in ``[0, 2**53)``, ``world_size`` at most 65536, ranges at most 100,000 points.
+Request bodies are strict (``false`` or ``"3"`` is no integer), their strings are valid
+Unicode (no lone surrogate: it could be stored but never sent back as UTF-8), and their JSON
+nests at most `MAX_JSON_DEPTH` levels (`metadata`: `METADATA_MAX_DEPTH` levels and
+`METADATA_MAX_BYTES` bytes).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from lrcast.schedules import schedule_types
+
+from ..core.errors import Invalid
 from ..core.timeline import MAX_POINTS
 
 MAX_STEP = 2**53 - 1
 RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+#: how deep a request body's JSON may nest (a spec's composites nest at most 16 levels)
+MAX_JSON_DEPTH = 64
+METADATA_MAX_DEPTH = 16
+METADATA_MAX_BYTES = 64 * 1024
 
-Step = Annotated[int, Field(ge=0, le=MAX_STEP, description="a step, 0-based")]
+_SPEC_SCHEMA = {
+    "type": "object", "required": ["type"],
+    "properties": {"type": {"enum": schedule_types()}},
+    "description": 'a schedule spec, e.g. {"type": "StepLR", "lr": 0.1, "step_size": 30}',
+}
+
+
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction (``5.0``) is an integer, as JSON Schema says; strict
+    mode refuses the rest (``true``, ``"5"``, ``5.5``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+Step = Annotated[int, Field(ge=0, le=MAX_STEP, description="a step, 0-based"),
+                 BeforeValidator(_integral)]
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
-Spec = Annotated[dict[str, Any], Field(description="a schedule spec, e.g. "
-                                       '{"type": "StepLR", "lr": 0.1, "step_size": 30}')]
+Spec = Annotated[dict[str, Any], WithJsonSchema(_SPEC_SCHEMA)]
 Aggregate = Literal["mean", "min", "max"]
 
 
+def check_json(value: Any, field: str, max_depth: int) -> None:
+    """Invalid naming the place in `value` (under `field`) of a lone surrogate or of nesting
+    past `max_depth`. Iterative: the depth is what is being checked."""
+    stack = [(value, field, 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Invalid(where or "body", "is not valid Unicode (a lone surrogate)") from None
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise Invalid(where or "body", f"nests deeper than {max_depth} levels")
+            for key, sub in (item.items() if isinstance(item, dict) else enumerate(item)):
+                if isinstance(key, str):
+                    name = key.encode("utf-8", "backslashreplace").decode()  # sendable
+                    path = f"{where}.{name}" if where else name
+                    stack.append((key, path, depth))
+                else:
+                    path = f"{where}[{key}]"
+                stack.append((sub, path, depth + 1))
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_json(cls, data: Any) -> Any:
+        # raised as the domain's Invalid (not a ValueError), so the 422 names the exact place
+        check_json(data, "", MAX_JSON_DEPTH)
+        return data
 
 
 class RunCreate(_Body):
     """Body of ``PUT /v1/runs/{run_id}`` and ``POST /v1/runs``."""
 
     schedule: Spec
-    world_size: int = Field(1, ge=1, le=65536, description="ranks that report each round")
+    world_size: Integer = Field(1, ge=1, le=65536, description="ranks that report each round")
     aggregate: Aggregate = Field("mean", description="how a round's values are combined")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"free-form JSON, at most {METADATA_MAX_DEPTH} levels "
+                                          f"deep and {METADATA_MAX_BYTES} bytes")
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_json(value, "metadata", METADATA_MAX_DEPTH)
+        if len(json.dumps(value)) > METADATA_MAX_BYTES:
+            raise Invalid("metadata", f"is over {METADATA_MAX_BYTES} bytes as JSON")
+        return value
 
 
 class RankProgress(BaseModel):
@@ -84,6 +159,9 @@ class RunSummary(BaseModel):
     created_at: float
     version: int
     metadata: dict[str, Any]
+    error: str | None = Field(None, description="set when the stored run cannot be shown "
+                                                "whole (stored by an older version): its "
+                                                "metadata is then left out")
 
 
 class RunPage(BaseModel):
@@ -131,7 +209,7 @@ class ReportIn(_Body):
 
     step: Step
     value: Finite
-    rank: int = Field(0, ge=0, le=65535)
+    rank: Integer = Field(0, ge=0, le=65535)
 
 
 class ReportOut(BaseModel):
@@ -151,9 +229,21 @@ class AmendmentIn(_Body):
     a fresh plateau state), or a `scale` that multiplies the schedule in force at
     `from_step` (scales compound). Segments at or after `from_step` are replaced."""
 
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": ["schedule"]}, {"required": ["scale"]}]})
+
     from_step: Step
-    schedule: Spec | None = None
-    scale: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    schedule: Annotated[Spec | None, WithJsonSchema(_SPEC_SCHEMA)] = None
+    scale: Annotated[float | None, Field(gt=0, le=1e6, allow_inf_nan=False),
+                     WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
+                                     "maximum": 1e6})] = None
+
+    @field_validator("schedule", "scale", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null: leave the field out")
+        return value
 
 
 class AmendmentOut(BaseModel):
@@ -181,9 +271,9 @@ class RewindOut(BaseModel):
 class LeaseIn(_Body):
     """Ask for the resolved schedule to evaluate steps ``[step, step + steps)`` locally."""
 
-    rank: int | None = Field(None, ge=0, le=65535)
+    rank: Integer | None = Field(None, ge=0, le=65535)
     step: Step
-    steps: int = Field(1000, ge=1, le=100_000)
+    steps: Integer = Field(1000, ge=1, le=100_000)
 
 
 class Lease(BaseModel):
@@ -222,10 +312,10 @@ class PreviewIn(_Body):
     ``start``/``stop``/``stride``; `reports` feed the plateau part (one value per round)."""
 
     schedule: Spec
-    steps: int | None = Field(None, ge=1, le=MAX_POINTS)
+    steps: Integer | None = Field(None, ge=1, le=MAX_POINTS)
     start: Step = 0
     stop: Step | None = None
-    stride: int = Field(1, ge=1, le=MAX_STEP)
+    stride: Integer = Field(1, ge=1, le=MAX_STEP)
     reports: list[PreviewReport] = Field(default_factory=list, max_length=MAX_POINTS)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "RoundPending",
     "RunConflict",
     "RunNotFound",
+    "RunUnreadable",
     "StepOutOfRange",
 ]
 
@@ -45,6 +46,15 @@ class RunConflict(DomainError):
     def __init__(self, run_id: str, differs: list[str]) -> None:
         super().__init__(f"run {run_id!r} exists with a different {', '.join(differs)}",
                          fields=differs)
+
+
+class RunUnreadable(DomainError):
+    """The stored run no longer builds (stored by an older version that accepted what this
+    one refuses): its reads say so instead of failing; delete it."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id!r} as stored cannot be read by this version ({reason}); "
+                         f"delete it and create it again", run_id=run_id)
 
 
 class Invalid(DomainError):

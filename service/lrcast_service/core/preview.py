@@ -8,7 +8,7 @@ from typing import Any
 from lrcast.schedules import PlateauHistory, Timeline
 
 from .errors import Invalid
-from .timeline import build_schedule, evaluate_range, step_range
+from .timeline import MAX_VALUES, build_schedule, evaluate_range, step_range
 
 __all__ = ["preview"]
 
@@ -18,14 +18,18 @@ def preview(spec: dict[str, Any], steps: int | None, start: int, stop: int | Non
     """LRs (and momenta) of `spec` for ``range(steps)`` or ``range(start, stop, stride)``,
     after `reports` ``(step, value)``."""
     schedule = build_schedule(spec)
+    groups = schedule.num_groups
     if steps is not None:
-        points = step_range(0, steps, 1)
+        points = step_range(0, steps, 1, groups)
     elif stop is not None:
-        points = step_range(start, stop, stride)
+        points = step_range(start, stop, stride, groups)
     else:
         raise Invalid("steps", "give steps, or start and stop")
     if reports and schedule.plateau is None:
         raise Invalid("reports", "the schedule has no metric-driven part")
+    if len(reports) * groups > MAX_VALUES:  # each report folds every group's LR
+        raise Invalid("reports", f"at most {MAX_VALUES // groups} reports with {groups} "
+                                 f"parameter groups")
     decisions = []
     if schedule.plateau is not None:
         state = schedule.plateau.initial(schedule.base_lrs)

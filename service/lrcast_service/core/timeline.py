@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from bisect import bisect_right
-from functools import lru_cache
+from collections import OrderedDict
 from typing import Any
 
 from lrcast.schedules import (
@@ -29,11 +30,13 @@ from lrcast.schedules import (
     StepOutOfRange as EngineStepOutOfRange,
 )
 
-from .errors import Invalid, StepOutOfRange
+from .errors import Invalid, RunUnreadable, StepOutOfRange
 from .record import Instance, RunRecord
 
 __all__ = [
     "MAX_POINTS",
+    "MAX_VALUES",
+    "PARSE_CACHE_BYTES",
     "build_schedule",
     "build_timeline",
     "evaluate",
@@ -47,16 +50,46 @@ __all__ = [
 
 #: the most steps one range query or preview evaluates
 MAX_POINTS = 100_000
+#: the most LRs (points x parameter groups) one range query or preview returns: ~20 MB of JSON
+MAX_VALUES = 1_000_000
+#: the parse cache keeps built schedules for at most this many bytes of spec JSON (a built
+#: schedule's size grows with its spec's: groups, members, points)
+PARSE_CACHE_BYTES = 16 * 2**20
 
 
-@lru_cache(maxsize=1024)
-def _parse_cached(spec_json: str) -> Schedule:
-    return parse(json.loads(spec_json))
+class _ParseCache:
+    """Built schedules by spec JSON, least recently used dropped first, bounded by the JSON's
+    bytes (functools.lru_cache bounds only the count, and one spec may be 1 MiB)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, Schedule] = OrderedDict()
+        self._lock = threading.Lock()  # previews and reads build on worker threads
+
+    def get(self, spec_json: str) -> Schedule:
+        with self._lock:
+            if spec_json in self._entries:
+                self._entries.move_to_end(spec_json)
+                return self._entries[spec_json]
+        schedule = parse(json.loads(spec_json))  # outside the lock: a build may take a while
+        if len(spec_json) <= self.max_bytes:
+            with self._lock:
+                if spec_json not in self._entries:
+                    self._entries[spec_json] = schedule
+                    self.bytes += len(spec_json)
+                while self.bytes > self.max_bytes:
+                    dropped, _ = self._entries.popitem(last=False)
+                    self.bytes -= len(dropped)
+        return schedule
+
+
+_parsed = _ParseCache(PARSE_CACHE_BYTES)
 
 
 def schedule_of(spec: dict[str, Any]) -> Schedule:
     """The built `Schedule` of a stored spec (built once per distinct spec: they are pure)."""
-    return _parse_cached(json.dumps(spec, sort_keys=True))
+    return _parsed.get(json.dumps(spec, sort_keys=True))
 
 
 def build_schedule(spec: dict[str, Any], field: str = "schedule") -> Schedule:
@@ -70,16 +103,23 @@ def build_schedule(spec: dict[str, Any], field: str = "schedule") -> Schedule:
 
 
 def build_timeline(rec: RunRecord) -> Timeline:
-    """The run's resolved schedule: its segments with each instance's plateau decisions."""
+    """The run's resolved schedule: its segments with each instance's plateau decisions.
+
+    Raises `RunUnreadable` when a stored spec no longer builds (an older version accepted
+    what this one refuses, e.g. composites nested past the depth limit): the run's reads
+    answer that error instead of failing."""
     histories = {
         idx: PlateauHistory([(step - inst.origin, lrs) for step, lrs in rec.decisions.get(idx, [])])
         for idx, inst in rec.instances.items()
     }
-    return Timeline([
-        Segment(from_step, schedule_of(rec.instances[idx].spec), rec.instances[idx].origin,
-                scale, histories[idx])
-        for from_step, idx, scale in rec.segments
-    ])
+    try:
+        return Timeline([
+            Segment(from_step, schedule_of(rec.instances[idx].spec), rec.instances[idx].origin,
+                    scale, histories[idx])
+            for from_step, idx, scale in rec.segments
+        ])
+    except (ScheduleError, RecursionError, ValueError, TypeError) as exc:
+        raise RunUnreadable(rec.run_id, f"{type(exc).__name__}: {exc}") from exc
 
 
 def segment_at(rec: RunRecord, step: int) -> tuple[int, int, float]:
@@ -117,13 +157,17 @@ def evaluate(timeline: Timeline, step: int) -> tuple[list[float], list[float] | 
     return lrs_out, moms_out
 
 
-def step_range(start: int, stop: int, stride: int) -> range:
-    """``range(start, stop, stride)``, refused when empty or over `MAX_POINTS` points."""
+def step_range(start: int, stop: int, stride: int, groups: int = 1) -> range:
+    """``range(start, stop, stride)``, refused when empty, over `MAX_POINTS` points, or over
+    `MAX_VALUES` LRs with `groups` parameter groups."""
     if stop <= start:
         raise Invalid("stop", "must be greater than start")
     steps = range(start, stop, stride)
     if len(steps) > MAX_POINTS:
         raise Invalid("stop", f"at most {MAX_POINTS} points per call")
+    if len(steps) * groups > MAX_VALUES:
+        raise Invalid("stop", f"at most {MAX_VALUES} LRs (points x {groups} parameter groups) "
+                              f"per call: at most {MAX_VALUES // groups} points")
     return steps
 
 

@@ -129,6 +129,15 @@ def _each(rule: Rule[R]) -> Rule[list[R]]:
     return run
 
 
+def _loads_or_none(text: str) -> Any:
+    """Stored JSON, or None where an older version stored what no longer decodes (the list of
+    runs shows such a row with an error marker instead of failing for everyone)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 class SqlStore(Store):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.engine = make_engine(url, pool_size)
@@ -285,7 +294,7 @@ class SqlStore(Store):
             rows = conn.execute(query.order_by(t.runs.c.id).limit(limit)).all()
         return [{"run_id": r.id, "world_size": r.world_size, "aggregate": r.aggregate,
                  "created_at": r.created_at, "version": r.version,
-                 "metadata": json.loads(r.metadata)} for r in rows]
+                 "metadata": _loads_or_none(r.metadata)} for r in rows]
 
     # applying a rule ----------------------------------------------------------------------
     def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:

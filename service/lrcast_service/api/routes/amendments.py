@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from ...core import amendments, timeline
 from ..deps import LiveDep
+from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import AmendmentIn, AmendmentOut
 from ..params import RunId
@@ -13,7 +14,8 @@ from ..params import RunId
 router = APIRouter(prefix="/v1", tags=["amendments"])
 
 
-@router.post("/runs/{run_id}/amendments", response_model=AmendmentOut)
+@router.post("/runs/{run_id}/amendments", response_model=AmendmentOut, responses=conflicts(
+    "amendment_too_early (with min_step)", "run_unreadable"))
 async def amend(run_id: RunId, body: AmendmentIn, live: LiveDep, key: KeyDep) -> Response:
     """From `from_step` on, either a new `schedule` (it starts at its own step 0 there, as a
     SequentialLR member does, with a fresh plateau state) or `scale` x the schedule in force

@@ -9,13 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import StoreDep
 from ..models import EventPage
-from ..params import RunId
+from ..params import EventAfterQ, RunId
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 
 @router.get("/runs/{run_id}/events", response_model=EventPage)
-async def events(run_id: RunId, store: StoreDep, after: Annotated[int, Query(ge=0)] = 0,
+async def events(run_id: RunId, store: StoreDep, after: EventAfterQ = 0,
                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> EventPage:
     """Events oldest first; pass `next` as `after` for the next page. A decision event
     (one per decided round) has the step, the aggregated value, whether the fold ran

@@ -30,7 +30,9 @@ async def readyz(store: StoreDep) -> Status:
     return Status(status="ready")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={
+    200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+          "description": "Prometheus text format"}})
 async def metrics(metrics: MetricsDep) -> Response:
     """Prometheus text format."""
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

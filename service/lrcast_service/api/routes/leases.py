@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 
 from ...core import frontier
 from ..deps import LiveDep
+from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import Lease, LeaseIn
 from ..params import RunId, WaitQ
@@ -14,8 +15,8 @@ from ..params import RunId, WaitQ
 router = APIRouter(prefix="/v1", tags=["leases"])
 
 
-@router.post("/runs/{run_id}/leases", response_model=Lease,
-             responses={409: {"description": "round_pending (with step, missing_ranks)"}})
+@router.post("/runs/{run_id}/leases", response_model=Lease, responses=conflicts(
+    "round_pending (with step, missing_ranks)", "run_unreadable"))
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
                 wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them

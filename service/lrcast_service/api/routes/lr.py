@@ -13,14 +13,15 @@ from fastapi import APIRouter, Query, Response
 
 from ...core import frontier, timeline
 from ..deps import LiveDep
+from ..errors import conflicts
 from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
-from ..params import RankQ, RunId, StepQ, WaitQ
+from ..params import RankQ, RunId, StepQ, StopQ, StrideQ, WaitQ
 
 router = APIRouter(prefix="/v1", tags=["lr"])
 
 
-@router.get("/runs/{run_id}/lr", response_model=LR,
-            responses={409: {"description": "round_pending (with step, missing_ranks)"}})
+@router.get("/runs/{run_id}/lr", response_model=LR, responses=conflicts(
+    "round_pending (with step, missing_ranks)", "run_unreadable"))
 async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
                  wait: WaitQ = 0.0) -> Response:
     """The LR of every parameter group at `step`. Every rank gets the same answer for the
@@ -32,19 +33,22 @@ async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
     return Response(view.lr_body(step), media_type="application/json")
 
 
-@router.get("/runs/{run_id}/lrs", response_model=LRRange)
-async def get_lrs(run_id: RunId, start: StepQ, stop: Annotated[int, Query(ge=1, le=MAX_STEP)],
-                  live: LiveDep, stride: Annotated[int, Query(ge=1, le=MAX_STEP)] = 1,
-                  wait: WaitQ = 0.0) -> dict[str, Any]:
-    """LRs for ``range(start, stop, stride)`` (at most 100,000 points), for inspection: it
+@router.get("/runs/{run_id}/lrs", response_model=LRRange, responses=conflicts(
+    "round_pending (with step, missing_ranks)", "run_unreadable"))
+async def get_lrs(run_id: RunId, start: StepQ, stop: StopQ, live: LiveDep,
+                  stride: StrideQ = 1, wait: WaitQ = 0.0) -> dict[str, Any]:
+    """LRs for ``range(start, stop, stride)`` (at most 100,000 points and 1,000,000 LRs:
+    points x parameter groups), for inspection: it
     does not reserve the steps, so steps at or past the run's served frontier may still be
     changed by an amendment (training ranks use ``/lr`` or a lease)."""
-    steps = timeline.step_range(start, stop, stride)
+    groups = (await live.view(run_id)).timeline.num_groups
+    steps = timeline.step_range(start, stop, stride, groups)
     view = await live.past_barrier(run_id, steps[-1], wait)
     return {**timeline.evaluate_range(view.timeline, steps), "version": view.version}
 
 
-@router.get("/runs/{run_id}/timeline", response_model=ResolvedTimeline)
+@router.get("/runs/{run_id}/timeline", response_model=ResolvedTimeline, responses=conflicts(
+    "round_pending (with step, missing_ranks)", "run_unreadable"))
 async def get_timeline(run_id: RunId, live: LiveDep, step: Annotated[
         int | None, Query(ge=0, le=MAX_STEP, description="barrier at this step (default: "
                                                           "any pending round)")] = None,

@@ -11,6 +11,7 @@ from ...core import timeline
 from ...core.errors import StepOutOfRange
 from ...core.record import RunRecord
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
+from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import ReportIn, ReportOut
 from ..params import RunId
@@ -44,7 +45,9 @@ def _lr_in_batch(rec: RunRecord, step: int) -> float:
     return timeline.evaluate(built, step)[0][0]
 
 
-@router.post("/runs/{run_id}/reports", response_model=ReportOut)
+@router.post("/runs/{run_id}/reports", response_model=ReportOut, responses=conflicts(
+    "report_conflict", "round_closed", "not_metric_driven", "range_test_stopped",
+    "run_unreadable"))
 async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsDep,
                  range_tests: RangeTestsDep, key: KeyDep) -> Any:
     """Record rank `rank`'s value for the round at `step`. When all world_size ranks have

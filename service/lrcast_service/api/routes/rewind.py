@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from ...core import rewind as rule
 from ..deps import LiveDep
+from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import RewindIn, RewindOut
 from ..params import RunId
@@ -15,7 +16,8 @@ from ..params import RunId
 router = APIRouter(prefix="/v1", tags=["rewind"])
 
 
-@router.post("/runs/{run_id}/rewind", response_model=RewindOut)
+@router.post("/runs/{run_id}/rewind", response_model=RewindOut,
+             responses=conflicts("run_unreadable"))
 async def rewind(run_id: RunId, body: RewindIn, live: LiveDep, key: KeyDep) -> Response:
     """The job resumed from a checkpoint saved at `to_step`, after that step's round (if
     any) was decided: reports, rounds and decisions after `to_step` are dropped, the plateau

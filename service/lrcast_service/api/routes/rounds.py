@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import StoreDep
 from ..models import RoundOut, RoundPage
-from ..params import RunId
+from ..params import RunId, StepAfterQ
 
 router = APIRouter(prefix="/v1", tags=["rounds"])
 
 
 @router.get("/runs/{run_id}/rounds", response_model=RoundPage)
-async def rounds(run_id: RunId, store: StoreDep, after: Annotated[int, Query(ge=-1)] = -1,
+async def rounds(run_id: RunId, store: StoreDep, after: StepAfterQ = -1,
                  limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> RoundPage:
     """The run's rounds with step > `after` in step order: each rank's value, the aggregated
     value once decided (`value`), and the spread (`min`, `max`) across the ranks."""

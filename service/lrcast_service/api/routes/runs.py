@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...core import frontier, rounds
-from ...core.errors import RunNotFound
+from ...core.errors import Invalid, RunNotFound
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
+from ..errors import conflicts
 from ..idempotency import Key, KeyDep, encode
 from ..models import (
+    METADATA_MAX_DEPTH,
     PendingRound,
     PlateauInfo,
     RankProgress,
@@ -22,10 +25,12 @@ from ..models import (
     RunCreate,
     RunPage,
     RunSummary,
+    check_json,
 )
-from ..params import RunId
+from ..params import RunAfterQ, RunId
 
 router = APIRouter(prefix="/v1", tags=["runs"])
+log = logging.getLogger("lrcast.service")
 
 
 def _run(view: RunView, live: LiveRuns) -> Run:
@@ -66,7 +71,9 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
 
 
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
-            responses={200: {"model": Run, "description": "an identical run exists"}})
+            responses={200: {"model": Run, "description": "an identical run exists"},
+                       **conflicts("run_conflict (with fields: what differs)",
+                                   "run_unreadable")})
 async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response,
                   key: KeyDep) -> Run | Response:
     """Create the run if absent (201); 200 if an identical one exists, so that every rank may
@@ -84,17 +91,29 @@ async def post_run(body: RunCreate, live: LiveDep, response: Response,
 
 @router.get("/runs", response_model=RunPage)
 async def list_runs(store: StoreDep,
-                    after: Annotated[str | None, Query(max_length=128)] = None,
+                    after: RunAfterQ = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RunPage:
     """Runs ordered by id; pass the page's `next` as `after` for the next page."""
     rows = await run_in_threadpool(store.list_runs, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return RunPage(runs=[RunSummary(**r) for r in rows],
-                   next=rows[-1]["run_id"] if more else None)
+    return RunPage(runs=[_summary(r) for r in rows], next=rows[-1]["run_id"] if more else None)
 
 
-@router.get("/runs/{run_id}", response_model=Run)
+def _summary(row: dict[str, Any]) -> RunSummary:
+    """The row as listed; one an older version stored unsendable (metadata that does not
+    decode, nests too deep or holds a lone surrogate) is listed with an error marker."""
+    try:
+        check_json(row["metadata"], "metadata", METADATA_MAX_DEPTH)
+        if not isinstance(row["metadata"], dict):
+            raise Invalid("metadata", "is not a JSON object")
+    except Invalid as exc:
+        log.warning("run %r: stored metadata cannot be listed: %s", row["run_id"], exc.detail)
+        return RunSummary(**{**row, "metadata": {}, "error": exc.detail})
+    return RunSummary(**row)
+
+
+@router.get("/runs/{run_id}", response_model=Run, responses=conflicts("run_unreadable"))
 async def get_run(run_id: RunId, live: LiveDep) -> Run:
     """The run: schedule, version, resolved timeline, plateau state, pending rounds, progress
     per rank (from LR queries and reports)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from ...core import lr_finder
 from ...core.errors import NotRangeTest
 from ..deps import LiveDep, RangeTestsDep
+from ..errors import conflicts
 from ..models import Suggestion
 from ..params import RunId
 
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/v1", tags=["range test"])
 
 
 @router.get("/runs/{run_id}/suggestion", response_model=Suggestion,
-            responses={409: {"description": "not_range_test: the run is no LR range test"}})
+            responses=conflicts("not_range_test: the run is no LR range test",
+                                "run_unreadable"))
 async def suggestion(run_id: RunId, live: LiveDep, range_tests: RangeTestsDep,
                      smooth_f: Annotated[float, Query(ge=0, lt=1)] = 0.05,
                      diverge_th: Annotated[float, Query(gt=1, le=1e6)] = 5,
