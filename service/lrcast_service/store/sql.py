@@ -357,6 +357,13 @@ class SqlStore(Store):
         return [{"id": r.id, "time": r.time, "kind": r.kind, "data": json.loads(r.data)}
                 for r in rows]
 
+    def census(self) -> tuple[int, list[tuple[str, int]]]:
+        with self._read() as conn:
+            runs = conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one()
+            open_rounds = conn.execute(sa.select(t.rounds.c.run_id, t.rounds.c.step).where(
+                t.rounds.c.decided.is_(False))).all()
+        return int(runs), [(r.run_id, int(r.step)) for r in open_rounds]
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")

@@ -33,4 +33,4 @@ async def readyz(store: StoreDep) -> Status:
 @router.get("/metrics")
 async def metrics(metrics: MetricsDep) -> Response:
     """Prometheus text format."""
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await run_in_threadpool(metrics.render), media_type=CONTENT_TYPE_LATEST)
