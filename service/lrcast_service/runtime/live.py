@@ -374,8 +374,7 @@ class LiveRuns:
                 if step >= view.extend_at:
                     self.extend_ahead(run_id, step)
                 return view, end
-            await self.apply(run_id, partial(_extend, self._target(run_id, step, end),
-                                             dict(self.progress.get(run_id, {}))))
+            await self._extend_to(run_id, self._target(run_id, step, end), end)
 
     def _target(self, run_id: str, step: int, end: int) -> int:
         """The frontier to reserve for a query at `step` that needs ``[.., end)``."""
@@ -403,10 +402,20 @@ class LiveRuns:
             view.extend_at = max(view.extend_at, step + 1 + (view.frontier - step) // 2)
             return
         try:
-            await self.apply(run_id, partial(_extend, target,
-                                             dict(self.progress.get(run_id, {}))))
+            await self._extend_to(run_id, target, target)
         except Exception:  # noqa: BLE001 - best effort: a query past the frontier extends it
             return
+
+    async def _extend_to(self, run_id: str, target: int, needed: int) -> None:
+        """Persist frontier >= `target`, unless a write that got the run's lock first has
+        already reached `needed` (the many waiters a decision wakes at once write once)."""
+        async with self._lock(run_id):
+            view = self.views.get(run_id)
+            if view is not None and view.frontier >= needed:
+                return
+            rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
+                _extend, target, dict(self.progress.get(run_id, {}))))
+            self.install(rec)
 
     def rewound(self, run_id: str, to_step: int) -> None:
         """Bring this process's progress of the run's ranks back to `to_step`."""
