@@ -283,8 +283,8 @@ class SqlStore(Store):
                             "lrs": _dumps(list(lrs))} for i, step, lrs in change.new_decisions]),
         ]
         for table, values in rows:
-            for row in values:  # one by one: the reports' order is the rounds' order
-                conn.execute(sa.insert(table).values(**row))
+            if values:  # one statement for the batch (a group commit's reports), in order
+                conn.execute(sa.insert(table), values)
         now = time.time()
         for rnd in change.decided:
             conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == run_id,
