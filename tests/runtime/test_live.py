@@ -93,6 +93,10 @@ def test_a_cold_run_leaves_the_cache_and_is_reloaded_as_it_was(store: SqlStore) 
         view = await live.view("run-0")  # reloaded from the store
         assert view.lr_payload(7)["lr"] == reference.lrs(7)[0]
         assert view.frontier == store.load("run-0").frontier
+        before = view.weight
+        body = view.lr_body(7)  # the memo counts in the view's bytes, and in the cache's
+        assert view.weight == before + len(body) + 64
+        assert live.view_bytes == sum(v.weight for v in live.views.values())
         assert list(live.views) == ["run-2", "run-0"]
         await live.view("run-2")  # a hit moves it to the end
         await live.create("run-3", COSINE, 1, "mean", {})

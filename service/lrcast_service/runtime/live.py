@@ -11,7 +11,8 @@ long-polls, which then re-check the barrier. Reports are committed in groups
 transaction and one fsync. The served frontier is reserved ahead of the queries at the
 job's pace (`Pace`, `core.frontier.ahead`) and extended in the background before it is
 reached, so queries do not wait for it. The cache is an LRU bounded by count and by bytes
-(`MAX_VIEWS`, `MAX_VIEW_BYTES`; a view's memo of encoded answers by `MEMO_BYTES`): a cold
+(`MAX_VIEWS`, `MAX_VIEW_BYTES`, each view's memo of encoded answers included, that memo
+bounded by `MEMO_BYTES`): a cold
 run leaves it and is reloaded from the store when asked again. The rules themselves are
 `core/`'s; this module only schedules them.
 """
@@ -39,7 +40,7 @@ from ..store.base import R, Rule, Store
 
 T = TypeVar("T")
 #: the cache's bounds: views held, and their estimated bytes (memo included)
-MAX_VIEWS = 4096
+MAX_VIEWS = 16384
 MAX_VIEW_BYTES = 64 << 20
 #: a view's memo of encoded LR answers, in bytes (cleared when full)
 MEMO_BYTES = 16 << 10
@@ -59,7 +60,9 @@ def encode(payload: dict[str, Any]) -> bytes:
 class RunView:
     """A run as committed, evaluated: what LR queries, leases and the barrier read."""
 
-    def __init__(self, rec: RunRecord) -> None:
+    def __init__(self, rec: RunRecord, cache: LiveRuns | None = None) -> None:
+        #: the cache that counts this view's bytes (its memo's growth too)
+        self.cache = cache
         self.record = rec
         self.run_id = rec.run_id
         self.version = rec.version
@@ -74,8 +77,8 @@ class RunView:
         self._bodies: dict[int, bytes] = {}
         self._memo_bytes = 0
         self._timeline_json: list[dict[str, Any]] | None = None
-        #: an estimate of the view's memory, its memo at its bound included
-        self.weight = MEMO_BYTES + 2048 + 256 * (
+        #: an estimate of the view's memory, its memo included
+        self.weight = 2048 + 256 * (
             len(rec.segments) + len(rec.instances) + len(json.dumps(rec.spec)) // 64
             + sum(len(d) for d in rec.decisions.values())
             + sum(len(r.reports) for r in rec.open_rounds.values()))
@@ -97,12 +100,21 @@ class RunView:
         body = self._bodies.get(step)
         if body is None:
             body = encode(self.lr_payload(step))
-            self._memo_bytes += len(body) + 64
-            if self._memo_bytes > MEMO_BYTES:
+            size = len(body) + 64
+            if self._memo_bytes + size > MEMO_BYTES:
                 self._bodies.clear()
-                self._memo_bytes = len(body) + 64
+                self._grow(-self._memo_bytes)
             self._bodies[step] = body
+            self._grow(size)
         return body
+
+    def _grow(self, size: int) -> None:
+        self._memo_bytes += size
+        self.weight += size
+        if self.cache is not None and self.cache.views.get(self.run_id) is self:
+            self.cache.view_bytes += size
+            if size > 0:
+                self.cache.evict()
 
     def timeline_json(self) -> list[dict[str, Any]]:
         if self._timeline_json is None:
@@ -181,7 +193,7 @@ class LiveRuns:
 
     def install(self, rec: RunRecord) -> RunView:
         """Cache the view of a committed record and wake the run's waiters."""
-        view = RunView(rec)
+        view = RunView(rec, self)
         pace = self.paces.get(rec.run_id)
         if pace is not None:
             view.extend_at = frontier.extend_at(rec.frontier, pace.ahead(self.reserve_chunk))
@@ -194,7 +206,7 @@ class LiveRuns:
             now = time.time()
             for step in rec.open_rounds:
                 self._opened.setdefault((rec.run_id, step), now)
-        self._evict()
+        self.evict()
         # waiters only care about the barrier: a report that decides nothing wakes nobody
         if old is None or old.barrier != view.barrier or old.version != view.version:
             event = self._changed.pop(rec.run_id, None)
@@ -202,8 +214,8 @@ class LiveRuns:
                 event.set()
         return view
 
-    def _evict(self) -> None:
-        """Drop the least recently used views past the bounds (never the newest one)."""
+    def evict(self) -> None:
+        """Drop the least recently used views past the bounds (never the most recent one)."""
         while len(self.views) > 1 and (len(self.views) > self.max_views
                                        or self.view_bytes > self.max_bytes):
             run_id, view = self.views.popitem(last=False)
