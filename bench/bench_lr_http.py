@@ -11,11 +11,15 @@ JSON body of the same size), alternating the two for `--rounds` rounds:
   run's served frontier (reserved by one lease per run first).
 - ``repeat``: one step asked again and again (a memoised answer): for reference only.
 
+lrcast runs without its access log (``--no-access-log``), as the bare app; ``--access-log both``
+adds a second lrcast server with the default access log, to show what it costs.
+
 After the walking mix the bench prints the amendment *reach*: the steps between the furthest
 step served and the first step an amendment may take (`amendment_too_early.min_step`), which
 must stay about 30 s of that job's training or less.
 
     .venv/bin/python bench/bench_lr_http.py [--duration 10] [--connections 64] [--runs 256]
+        [--access-log off|both]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``).
 """
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -154,12 +159,28 @@ def furthest_step(client: httpx.Client, run_id: str) -> int:
     return max((int(p["step"]) for p in progress), default=0)
 
 
+def prepare(server: LRCastServer, runs: int) -> None:
+    """The random mix's runs, each reserved by one lease; the repeat mix's run."""
+    with server.client() as client:
+        for i in range(runs):
+            run_id = f"mix-{i:04d}"
+            client.put(f"/v1/runs/{run_id}", json={
+                "schedule": MIXED[i % len(MIXED)]}).raise_for_status()
+            client.post(f"/v1/runs/{run_id}/leases", json={
+                "rank": 0, "step": 0, "steps": STEPS}).raise_for_status()
+        client.put("/v1/runs/repeat", json={"schedule": MIXED[0]}).raise_for_status()
+        client.get("/v1/runs/repeat/lr?step=100&rank=0").raise_for_status()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--access-log", choices=("off", "both"), default="off",
+                        help="off: lrcast without its access log, as the bare app; both: "
+                             "also a server with it")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -172,51 +193,51 @@ def main() -> int:
     bare_url = f"http://127.0.0.1:{port}/"
     bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
     mixes = ("walking", "random", "repeat")
+    sides = {"lrcast": ["--no-access-log"]}
+    if args.access_log == "both":
+        sides["lrcast+log"] = []
     results: dict[str, dict[str, list[dict[str, float]]]] = {
-        mix: {"bare": [], "lrcast": []} for mix in mixes}
+        mix: {"bare": [], **{side: [] for side in sides}} for mix in mixes}
     reaches: list[tuple[int, int | None, float]] = []
     try:
-        with tempfile.TemporaryDirectory() as tmp, \
-                LRCastServer(Path(tmp) / "bench.db") as server, server.client() as client:
+        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+            servers = {side: stack.enter_context(LRCastServer(
+                Path(tmp) / f"{side}.db", extra_args=extra, log_path=Path(tmp) / f"{side}.log"))
+                for side, extra in sides.items()}
             wait_up(bare_url)
             scripts = {}
             for name, lua in (("walking", WALK_LUA), ("random", RANDOM_LUA),
                               ("repeat", REPEAT_LUA)):
                 scripts[name] = Path(tmp) / f"{name}.lua"
                 scripts[name].write_text(lua)
-            for i in range(args.runs):
-                run_id = f"mix-{i:04d}"
-                client.put(f"/v1/runs/{run_id}", json={
-                    "schedule": MIXED[i % len(MIXED)]}).raise_for_status()
-                client.post(f"/v1/runs/{run_id}/leases", json={
-                    "rank": 0, "step": 0, "steps": STEPS}).raise_for_status()
-            client.put("/v1/runs/repeat", json={"schedule": MIXED[0]}).raise_for_status()
-            client.get("/v1/runs/repeat/lr?step=100&rank=0").raise_for_status()
+            for server in servers.values():
+                prepare(server, args.runs)
             for rnd in range(args.rounds):
                 for mix in mixes:
-                    if mix == "walking":  # a fresh run each time: the frontier starts at 0
-                        run_id = f"walk-{rnd:04d}"
-                        client.put(f"/v1/runs/{run_id}", json={
-                            "schedule": {"type": "CosineAnnealingLR", "lr": 0.1,
-                                         "T_max": 10_000_000},
-                            "world_size": args.connections}).raise_for_status()
-                        extra = [run_id]
-                    elif mix == "random":
-                        extra = ["mix", str(args.runs), str(STEPS)]
-                    else:
-                        extra = ["repeat"]
                     threads = args.connections if mix == "walking" else 1
-                    results[mix]["bare"].append(run_wrk(
-                        bare_url, scripts[mix], extra, args.duration, args.connections,
-                        threads))
-                    started = time.monotonic()
-                    results[mix]["lrcast"].append(run_wrk(
-                        server.url, scripts[mix], extra, args.duration, args.connections,
-                        threads))
-                    if mix == "walking":
-                        far = furthest_step(client, run_id)
-                        steps_per_s = far / max(time.monotonic() - started, 1e-9)
-                        reaches.append((far, reach(client, run_id, far), steps_per_s))
+                    for side in ("bare", *servers):
+                        server = servers.get(side)
+                        with server.client() if server else httpx.Client() as client:
+                            if mix == "walking":  # a fresh run each time: the frontier is 0
+                                run_id = f"walk-{rnd:04d}"
+                                if server:
+                                    client.put(f"/v1/runs/{run_id}", json={
+                                        "schedule": {"type": "CosineAnnealingLR", "lr": 0.1,
+                                                     "T_max": 10_000_000},
+                                        "world_size": args.connections}).raise_for_status()
+                                extra = [run_id]
+                            elif mix == "random":
+                                extra = ["mix", str(args.runs), str(STEPS)]
+                            else:
+                                extra = ["repeat"]
+                            started = time.monotonic()
+                            results[mix][side].append(run_wrk(
+                                server.url if server else bare_url, scripts[mix], extra,
+                                args.duration, args.connections, threads))
+                            if mix == "walking" and side == "lrcast":
+                                far = furthest_step(client, run_id)
+                                steps_per_s = far / max(time.monotonic() - started, 1e-9)
+                                reaches.append((far, reach(client, run_id, far), steps_per_s))
     finally:
         bare.kill()
         bare.wait()
@@ -224,16 +245,15 @@ def main() -> int:
     print(f"GET .../lr, {args.connections} connections, {args.duration} s x {args.rounds} "
           f"alternating rounds (medians); random mix over {args.runs} runs of "
           f"{len(MIXED)} types")
-    print(f"{'mix':<8} {'server':<7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+    print(f"{'mix':<8} {'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
           f" {'ratio':>6}")
     for mix in mixes:
         med = {side: {k: statistics.median(r[k] for r in rows) for k in rows[0]}
                for side, rows in results[mix].items()}
-        ratio = med["lrcast"]["rps"] / med["bare"]["rps"]
-        for side in ("bare", "lrcast"):
-            r = med[side]
-            print(f"{mix:<8} {side:<7} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-                  f"{r['non2xx']:>8.0f} {ratio if side == 'lrcast' else 1.0:>6.2f}")
+        for side, r in med.items():
+            ratio = r["rps"] / med["bare"]["rps"]
+            print(f"{mix:<8} {side:<10} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+                  f"{r['non2xx']:>8.0f} {ratio:>6.2f}")
     goals = "goals: walking >= 0.5 and p99 < 10 ms, random >= 0.7 (repeat is memoised)"
     print(goals)
     for far, gap, rate in reaches:

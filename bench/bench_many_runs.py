@@ -1,7 +1,8 @@
 """Many runs in one service: memory per run and LR latency as the number of runs grows.
 
 Creates runs of mixed types in steps up to `--runs` (default 10,000) on a real ``lrcast serve``
-(SQLite), touches every run once (an LR query, which loads it into the service's cache), then
+(SQLite), touches every run once (a lease of the steps queried, which loads it into the
+service's cache; the server runs without its access log), then
 measures the server's resident memory (``/proc/PID/status`` VmRSS) and the latency of LR
 queries for random (run, step) pairs from `--connections` keep-alive connections. Memory per
 run must not grow without bound (cold runs leave the cache) and the latency must not grow with
@@ -28,6 +29,9 @@ from bench.bench_lr_http import MIXED, STEPS  # noqa: E402
 from bench.bench_rounds import Connection  # noqa: E402
 from tests.support import LRCastServer  # noqa: E402
 
+#: the steps the latency queries ask, reserved by a lease per run when it is created
+QUERIED = 200
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -46,7 +50,9 @@ async def create(port: int, first: int, last: int, connections: int) -> None:
             status, body = await conn.request("PUT", f"/v1/runs/many-{i:06d}",
                                               {"schedule": MIXED[i % len(MIXED)]})
             assert status in (200, 201), body
-            status, body = await conn.request("GET", f"/v1/runs/many-{i:06d}/lr?step=0")
+            # the steps the queries ask are reserved (one query reserves only its step)
+            status, body = await conn.request("POST", f"/v1/runs/many-{i:06d}/leases",
+                                              {"rank": 0, "step": 0, "steps": QUERIED})
             assert status == 200, body
         conn.close()
 
@@ -61,7 +67,7 @@ async def latency(port: int, runs: int, seconds: float, connections: int) -> lis
     async def worker() -> None:
         conn = await Connection.open(port)
         while time.monotonic() < deadline:
-            path = f"/v1/runs/many-{rng.randrange(runs):06d}/lr?step={rng.randrange(200)}"
+            path = f"/v1/runs/many-{rng.randrange(runs):06d}/lr?step={rng.randrange(QUERIED)}"
             started = time.perf_counter()
             status, body = await conn.request("GET", path)
             samples.append(time.perf_counter() - started)
@@ -80,7 +86,8 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [n for n in (100, 1_000, 10_000, 100_000) if n < args.runs] + [args.runs]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, LRCastServer(Path(tmp) / "many.db") as server:
+    with tempfile.TemporaryDirectory() as tmp, LRCastServer(
+            Path(tmp) / "many.db", extra_args=["--no-access-log"]) as server:
         pid = server.process.pid
         base_rss = rss_mb(pid)
         done = 0

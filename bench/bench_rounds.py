@@ -188,14 +188,15 @@ def main() -> int:
 
     results = []
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        server = stack.enter_context(LRCastServer(Path(tmp) / "rounds.db"))
+        server = stack.enter_context(LRCastServer(Path(tmp) / "rounds.db",
+                                                  extra_args=["--no-access-log"]))
         rows = asyncio.run(bench_server(server, args))
         results.append(("SQLite", rows, sqlite_commit_rate(Path(tmp) / "commit.db"),
                         "single-row commits/s"))
         pg = os.environ.get("LRCAST_TEST_POSTGRES_URL")
         if pg:
             url = stack.enter_context(fresh_database(pg))
-            server = stack.enter_context(LRCastServer(url))
+            server = stack.enter_context(LRCastServer(url, extra_args=["--no-access-log"]))
             rows = asyncio.run(bench_server(server, args))
             results.append(("PostgreSQL", rows, pgbench_commit_rate(url, args.in_flight),
                             "pgbench tps"))

@@ -79,6 +79,8 @@ class LeasePolicy:
     max_steps: int = 100_000
     renew_at: float = 0.8
     retry_every: float = 1.0
+    grow: float = 2.0
+    min_elapsed: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
@@ -89,10 +91,15 @@ class LeasePolicy:
             raise ValueError("LeasePolicy.seconds must be > 0 (or None for fixed leases)")
         if not 0.0 < self.renew_at <= 1.0:
             raise ValueError("LeasePolicy.renew_at must be in (0, 1]")
+        if not self.grow >= 1.0:
+            raise ValueError("LeasePolicy.grow must be >= 1")
+        if not self.min_elapsed >= 0:
+            raise ValueError("LeasePolicy.min_elapsed must be >= 0 seconds")
 
     def next_steps(self, done: int, elapsed: float) -> int:
         """The length of the next lease, after `done` steps of the last one in `elapsed` s."""
         if self.seconds is None or done <= 0 or elapsed <= 0:
             return self.steps
-        rate = done / elapsed
-        return int(min(self.max_steps, max(self.min_steps, rate * self.seconds)))
+        rate = done / max(elapsed, self.min_elapsed)
+        return int(min(self.max_steps,
+                       max(self.min_steps, min(done * self.grow, rate * self.seconds))))

@@ -102,7 +102,9 @@ class LeaseBook:
         if lease is None:
             return self.policy.steps
         now = time.monotonic() if now is None else now
-        return self.policy.next_steps(step - lease.start, now - self.installed_at)
+        # a step past the horizon used no more of the lease than all of it
+        return self.policy.next_steps(min(step, lease.horizon) - lease.start,
+                                      now - self.installed_at)
 
     def action(self, step: int, now: float | None = None) -> int:
         """LOCAL, RENEW (the lease answers, but try to renew it now) or FETCH (it does not)."""

@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.state.store = store
     api.state.auth = Auth(settings.token_list())
     api.state.metrics = Metrics()
+    api.state.metrics.watch(live)
     api.state.live = live
     api.state.range_tests = RangeTests(live)
     api.state.previews = previews

@@ -57,12 +57,33 @@ def test_leases_are_sized_in_time_at_the_measured_step_rate():
     book = LeaseBook(policy)
     assert book.lease_steps(0, now=0.0) == 100  # no lease yet: the first length
     book.install(lease(0, 100), now=0.0)
-    assert book.lease_steps(80, now=8.0) == 300  # 10 steps/s for 30 s
+    assert book.lease_steps(80, now=8.0) == 160  # 10 steps/s for 30 s, at most twice 80
+    assert book.lease_steps(20, now=8.0) == 40  # 2.5 steps/s: 75, at most twice 20
     assert book.lease_steps(80, now=800.0) == 10  # slow: at least min_steps
-    assert book.lease_steps(80, now=0.0001) == 100_000  # fast: at most max_steps
+    assert book.lease_steps(80, now=0.0001) == 160  # a burst: twice what it used, no more
+    assert LeaseBook(LeasePolicy(max_steps=1000)).policy.next_steps(10**6, 1.0) == 1000
+    assert book.lease_steps(10**6, now=8.0) == 200  # a jump far ahead used the 100, no more
     fixed = LeaseBook(LeasePolicy(steps=64, seconds=None))
     fixed.install(lease(0, 64), now=0.0)
     assert fixed.lease_steps(50, now=1.0) == 64
+
+
+def test_a_burst_of_quick_steps_does_not_lease_far_ahead():
+    """100 quick renewals (a warm-up loop at 1e5 steps/s) then 1 step/s: the lease grows
+    by at most twice what was used each time, and shrinks back at the real pace."""
+    policy = LeasePolicy()
+    book = LeaseBook(policy)
+    now, step = 0.0, 0
+    book.install(lease(0, book.lease_steps(0, now)), now=now)
+    lengths = []
+    for _ in range(100):
+        used = book.fast_until - book.lease.start
+        step, now = book.fast_until, now + used / 1e5
+        lengths.append(book.lease_steps(step, now))
+        assert lengths[-1] <= max(policy.min_steps, 2 * used)
+        book.install(lease(step, step + lengths[-1]), now=now)
+    slow = book.fast_until - book.lease.start
+    assert book.lease_steps(book.fast_until, now + slow) == max(policy.min_steps, 30)
 
 
 def test_default_policy_renews_at_most_10_times_per_1000_steps_at_any_pace():

@@ -30,9 +30,8 @@ RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "lrcast.json"
 
-#: The gauges the dashboard and rules need that the service is to expose (issue 15), with the
-#: labels each carries. The one place these names are defined; tests of them skip while the
-#: service does not expose them yet, and everything else is asserted strictly.
+#: The gauges the dashboard and rules need that the service exposes (issue 15), with the
+#: labels each carries. The one place these names are defined.
 PROPOSED_GAUGES: dict[str, set[str]] = {
     "lrcast_runs": set(),  # runs in the store
     "lrcast_rounds_pending": set(),  # plateau rounds waiting for some rank's report
@@ -221,12 +220,8 @@ def traffic(service: LRCastServer) -> Iterator[Traffic]:
             "/v1/runs/mon-pair/lr", params={"step": 0, "wait": 20})))
         poll.start()
         try:
-            during = Exposition.scrape(service)
-            if "lrcast_longpolls_waiting" in during.samples:  # else: give it time to wait
-                wait_until(lambda: Exposition.scrape(service).value(
-                    "lrcast_longpolls_waiting") >= 1, timeout=10)
-            else:
-                time.sleep(0.5)
+            wait_until(lambda: Exposition.scrape(service).value(
+                "lrcast_longpolls_waiting") >= 1, timeout=10)
             time.sleep(0.2)  # the oldest pending round is measurably old
             during = Exposition.scrape(service)
         finally:
@@ -284,9 +279,8 @@ def test_the_counters_move_with_the_traffic(traffic: Traffic) -> None:
 
 
 def proposed(exposition: Exposition, gauge: str) -> list[tuple[dict[str, str], float]]:
-    """The gauge's samples, or a skip naming it while the service does not expose it yet."""
-    if gauge not in exposition.samples:
-        pytest.skip(f"{gauge} is not exposed by the service yet (PROPOSED_GAUGES, issue 15)")
+    """The gauge's samples, checked to be a gauge with its labels."""
+    assert gauge in exposition.samples, f"{gauge} is not exposed (PROPOSED_GAUGES, issue 15)"
     assert exposition.types[gauge] == "gauge"
     for labels, _ in exposition.samples[gauge]:
         assert set(labels) == PROPOSED_GAUGES[gauge]

@@ -47,7 +47,9 @@ def test_get_run_shows_state(client: httpx.Client, run_id: str) -> None:
                                       "missing_ranks": [1]}]
     assert run["plateau"][0]["state"]["lrs"] == [0.1]
     assert {p["rank"]: p["step"] for p in run["progress"]} == {0: 5, 1: 3}
-    assert run["served_frontier"] > 3 and run["min_amendment_step"] == run["served_frontier"]
+    # the frontier covers what was served; amendments start there or at the latest round
+    assert run["served_frontier"] > 3
+    assert run["min_amendment_step"] == max(run["served_frontier"], 5)
 
 
 def test_list_runs_paginates(client: httpx.Client, run_id: str) -> None:

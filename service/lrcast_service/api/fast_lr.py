@@ -72,7 +72,7 @@ class FastLR:
 
     def _body(self, scope: dict[str, Any]) -> bytes | None:
         path: str = scope["path"]
-        view = self.live.views.get(path[len(_PREFIX):-len(_SUFFIX)])
+        view = self.live.cached(path[len(_PREFIX):-len(_SUFFIX)])
         if view is None:
             return None
         query = parse_query(scope["query_string"])
@@ -96,6 +96,8 @@ class FastLR:
             return None
         if rank is not None:
             self.live.note_progress(view.run_id, rank, step)
+        if step >= view.extend_at:  # half the reservation ahead is used: extend it now
+            self.live.extend_ahead(view.run_id, step)
         return body
 
     async def answer(self, scope: dict[str, Any], send: Any) -> bool:

@@ -1,11 +1,47 @@
 """Prometheus metrics, in a registry of the app's own (so several apps can live in one
-process, as in tests); `middleware.MetricsMiddleware` counts every request."""
+process, as in tests); `middleware.MetricsMiddleware` counts every request, and the gauges
+are read from the store and the live views at each scrape (`Gauges`)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from lrcast import __version__
+
+from ..runtime.live import LiveRuns
+
+
+class Gauges(Collector):
+    """The service's state at scrape time: runs and open rounds in the store (shared by all
+    replicas), this replica's long-polls, the build."""
+
+    def __init__(self, live: LiveRuns) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        runs, open_rounds = self.live.store.census()
+        opened = self.live.rounds_opened(open_rounds)
+        yield GaugeMetricFamily("lrcast_runs", "Runs in the store", value=runs)
+        yield GaugeMetricFamily("lrcast_rounds_pending",
+                                "Plateau rounds waiting for some rank's report",
+                                value=len(open_rounds))
+        yield GaugeMetricFamily(
+            "lrcast_rounds_pending_oldest_seconds",
+            "Age of the oldest pending round (since this replica first saw it open), 0 if none",
+            value=time.time() - min(opened) if opened else 0.0)
+        yield GaugeMetricFamily("lrcast_longpolls_waiting",
+                                "LR queries of this replica waiting on a round",
+                                value=self.live.longpolls)
+        info = GaugeMetricFamily("lrcast_build_info", "Always 1; the lrcast version",
+                                 labels=["version"])
+        info.add_metric([__version__], 1.0)
+        yield info
 
 
 class Metrics:
@@ -34,5 +70,10 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def watch(self, live: LiveRuns) -> None:
+        """Expose the gauges of `live` (and of its store)."""
+        self.registry.register(Gauges(live))
+
     def render(self) -> bytes:
+        """The exposition (reads the store: call it off the event loop)."""
         return generate_latest(self.registry)

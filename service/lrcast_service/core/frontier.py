@@ -4,9 +4,13 @@
   is decided (its decision may change them).
 - A lease's horizon: ``step + span``, capped at the barrier. The rank evaluates
   ``[step, horizon)`` itself.
-- The served frontier: persisted before any LR below it leaves the service; a frontier
-  extension reserves at least `reserve` steps at once, so a training loop costs one write per
-  `reserve` steps, not per step.
+- The served frontier: persisted before any LR below it leaves the service. It is reserved
+  *ahead* of the furthest step asked (`ahead`), by an amount sized by the job's observed pace
+  so that the amendment reach (from the furthest step served to the first step an amendment
+  may take) stays within `REACH_SECONDS` of that job's training, and by the distance the job
+  has walked so far (a burst of quick queries reserves at most as much again). The service
+  extends it in the background once half of that is used (`extend_at`), so a training loop
+  neither waits for nor writes on every step.
 - The amendment floor: no amendment may start below the frontier (someone may hold those
   LRs) nor before the latest round (rounds are never re-attributed).
 """
@@ -17,8 +21,11 @@ from .changes import Change
 from .errors import Invalid
 from .record import RunRecord
 
-__all__ = ["barrier", "check_rank", "extend", "horizon", "min_amendment_step",
-           "reservation", "servable"]
+__all__ = ["REACH_SECONDS", "ahead", "barrier", "check_rank", "extend", "extend_at", "horizon",
+           "min_amendment_step", "reservation", "servable"]
+
+#: the amendment reach, in seconds of the job's training at its observed pace
+REACH_SECONDS = 30.0
 
 
 def barrier(rec: RunRecord) -> int | None:
@@ -38,9 +45,23 @@ def servable(step: int, frontier: int, barrier_step: int | None) -> bool:
     return step < frontier and (barrier_step is None or step < barrier_step)
 
 
-def reservation(step: int, end: int, reserve: int) -> int:
-    """The frontier to persist so that ``[step, end)`` may be served: a whole chunk."""
-    return max(end, step + reserve)
+def ahead(rate: float, walked: int, cap: int) -> int:
+    """How many steps to reserve beyond the furthest step asked: `REACH_SECONDS` at `rate`
+    (steps per second), at most the `walked` steps the job has gone so far (so a start-up
+    burst cannot reserve far ahead), at most `cap`."""
+    return max(0, min(int(rate * REACH_SECONDS), walked, cap))
+
+
+def reservation(furthest: int, end: int, steps_ahead: int) -> int:
+    """The frontier to persist so that ``[.., end)`` may be served, `steps_ahead` beyond the
+    furthest step asked."""
+    return max(end, furthest + 1 + steps_ahead)
+
+
+def extend_at(frontier: int, steps_ahead: int) -> int:
+    """The step from which a query should extend the frontier in the background: once half
+    of the reservation ahead is used (never, with nothing reserved ahead)."""
+    return frontier - steps_ahead // 2 if steps_ahead > 1 else frontier
 
 
 def min_amendment_step(rec: RunRecord) -> int:

@@ -8,8 +8,13 @@ whatever the number of steps, reports or runs. Every write in this process goes 
 its result, so views are installed in commit order; installing a view wakes the run's
 long-polls, which then re-check the barrier. Reports are committed in groups
 (`LiveRuns.report`): those that arrive while a run's previous write is in flight share one
-transaction and one fsync. The rules themselves are `core/`'s; this module only schedules
-them.
+transaction and one fsync. The served frontier is reserved ahead of the queries at the
+job's pace (`Pace`, `core.frontier.ahead`) and extended in the background before it is
+reached, so queries do not wait for it. The cache is an LRU bounded by count and by bytes
+(`MAX_VIEWS`, `MAX_VIEW_BYTES`, each view's memo of encoded answers included, that memo
+bounded by `MEMO_BYTES`): a cold
+run leaves it and is reloaded from the store when asked again. The rules themselves are
+`core/`'s; this module only schedules them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -32,7 +39,11 @@ from ..core.record import RunRecord
 from ..store.base import Keyed, R, Rule, Store
 
 T = TypeVar("T")
-_MAX_CACHED_BODIES = 4096
+#: the cache's bounds: views held, and their estimated bytes (memo included)
+MAX_VIEWS = 16384
+MAX_VIEW_BYTES = 64 << 20
+#: a view's memo of encoded LR answers, in bytes (cleared when full)
+MEMO_BYTES = 16 << 10
 
 
 def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
@@ -53,7 +64,9 @@ def encode(payload: dict[str, Any]) -> bytes:
 class RunView:
     """A run as committed, evaluated: what LR queries, leases and the barrier read."""
 
-    def __init__(self, rec: RunRecord) -> None:
+    def __init__(self, rec: RunRecord, cache: LiveRuns | None = None) -> None:
+        #: the cache that counts this view's bytes (its memo's growth too)
+        self.cache = cache
         self.record = rec
         self.run_id = rec.run_id
         self.version = rec.version
@@ -63,8 +76,16 @@ class RunView:
         self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
         self.barrier = frontier.barrier(rec)
+        #: the step from which a query extends the frontier in the background (`LiveRuns`)
+        self.extend_at = rec.frontier
         self._bodies: dict[int, bytes] = {}
+        self._memo_bytes = 0
         self._timeline_json: list[dict[str, Any]] | None = None
+        #: an estimate of the view's memory, its memo included
+        self.weight = 2048 + 256 * (
+            len(rec.segments) + len(rec.instances) + len(json.dumps(rec.spec)) // 64
+            + sum(len(d) for d in rec.decisions.values())
+            + sum(len(r.reports) for r in rec.open_rounds.values()))
 
     def missing_ranks(self, step: int) -> list[int]:
         rnd = self.record.open_rounds.get(step)
@@ -83,10 +104,21 @@ class RunView:
         body = self._bodies.get(step)
         if body is None:
             body = encode(self.lr_payload(step))
-            if len(self._bodies) >= _MAX_CACHED_BODIES:
+            size = len(body) + 64
+            if self._memo_bytes + size > MEMO_BYTES:
                 self._bodies.clear()
+                self._grow(-self._memo_bytes)
             self._bodies[step] = body
+            self._grow(size)
         return body
+
+    def _grow(self, size: int) -> None:
+        self._memo_bytes += size
+        self.weight += size
+        if self.cache is not None and self.cache.views.get(self.run_id) is self:
+            self.cache.view_bytes += size
+            if size > 0:
+                self.cache.evict()
 
     def timeline_json(self) -> list[dict[str, Any]]:
         if self._timeline_json is None:
@@ -97,17 +129,52 @@ class RunView:
         return RoundPending(step, self.missing_ranks(step))
 
 
-class LiveRuns:
-    """Per-process cache of `RunView`s, progress per rank, per-run write locks and waiters."""
+class Pace:
+    """A run's furthest step asked and its pace, as this process saw them (sampled when the
+    frontier is extended, so the hot path does not pay for it)."""
 
-    def __init__(self, store: Store, reserve_chunk: int, max_wait: float) -> None:
+    __slots__ = ("first", "furthest", "at", "rate")
+
+    def __init__(self, step: int, now: float) -> None:
+        self.first = self.furthest = step
+        self.at = now
+        self.rate = 0.0  # steps per second
+
+    def observe(self, step: int, now: float) -> None:
+        if step > self.furthest:
+            self.rate = (step - self.furthest) / max(now - self.at, 1e-3)
+            self.furthest, self.at = step, now
+
+    def ahead(self, cap: int) -> int:
+        return frontier.ahead(self.rate, self.furthest - self.first, cap)
+
+
+class LiveRuns:
+    """Per-process cache of `RunView`s (an LRU), progress per rank, per-run write locks and
+    waiters, and the background extensions of the frontier."""
+
+    def __init__(self, store: Store, reserve_chunk: int, max_wait: float, *,
+                 max_views: int = MAX_VIEWS, max_bytes: int = MAX_VIEW_BYTES) -> None:
         self.store = store
+        #: the most steps reserved ahead of the furthest step asked
         self.reserve_chunk = reserve_chunk
         self.max_wait = max_wait
-        self.views: dict[str, RunView] = {}
-        #: rank -> latest step asked or reported, per run (persisted with frontier writes)
+        self.max_views = max_views
+        self.max_bytes = max_bytes
+        self.views: OrderedDict[str, RunView] = OrderedDict()
+        self.view_bytes = 0
+        #: rank -> latest step asked or reported, per cached run (persisted with frontier
+        #: writes; what was seen since the last write leaves with the run's view)
         self.progress: dict[str, dict[int, int]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.paces: dict[str, Pace] = {}
+        #: LR queries waiting on a round now (the `lrcast_longpolls_waiting` gauge)
+        self.longpolls = 0
+        #: (run, step) -> when this process first saw the round open (a gauge's age)
+        self._opened: dict[tuple[str, int], float] = {}
+        self._ahead: dict[str, asyncio.Task[None]] = {}
+        # a lock lives while someone holds or awaits it; an idle run keeps none
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
         self._queued: dict[str, list[tuple[int, int, float, Keyed[Any] | None,
                                           asyncio.Future[Any]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,11 +189,29 @@ class LiveRuns:
             lock = self._locks[run_id] = asyncio.Lock()
         return lock
 
+    def cached(self, run_id: str) -> RunView | None:
+        """The run's view if cached (marked as recently used)."""
+        view = self.views.get(run_id)
+        if view is not None:
+            self.views.move_to_end(run_id)
+        return view
+
     def install(self, rec: RunRecord) -> RunView:
         """Cache the view of a committed record and wake the run's waiters."""
-        view = RunView(rec)
-        old = self.views.get(rec.run_id)
+        view = RunView(rec, self)
+        pace = self.paces.get(rec.run_id)
+        if pace is not None:
+            view.extend_at = frontier.extend_at(rec.frontier, pace.ahead(self.reserve_chunk))
+        old = self.views.pop(rec.run_id, None)
+        if old is not None:
+            self.view_bytes -= old.weight
         self.views[rec.run_id] = view
+        self.view_bytes += view.weight
+        if rec.open_rounds:
+            now = time.time()
+            for step in rec.open_rounds:
+                self._opened.setdefault((rec.run_id, step), now)
+        self.evict()
         # waiters only care about the barrier: a report that decides nothing wakes nobody
         if old is None or old.barrier != view.barrier or old.version != view.version:
             event = self._changed.pop(rec.run_id, None)
@@ -134,12 +219,32 @@ class LiveRuns:
                 event.set()
         return view
 
+    def evict(self) -> None:
+        """Drop the least recently used views past the bounds (never the most recent one)."""
+        while len(self.views) > 1 and (len(self.views) > self.max_views
+                                       or self.view_bytes > self.max_bytes):
+            run_id, view = self.views.popitem(last=False)
+            self.view_bytes -= view.weight
+            self.progress.pop(run_id, None)
+            self.paces.pop(run_id, None)
+
     def forget(self, run_id: str) -> None:
-        self.views.pop(run_id, None)
+        view = self.views.pop(run_id, None)
+        if view is not None:
+            self.view_bytes -= view.weight
         self.progress.pop(run_id, None)
+        self.paces.pop(run_id, None)
         event = self._changed.pop(run_id, None)
         if event is not None:
             event.set()
+
+    def rounds_opened(self, open_rounds: list[tuple[str, int]]) -> list[float]:
+        """When this process first saw each of these open rounds (now, for one it had not
+        seen); forgets the rounds no longer open."""
+        now = time.time()
+        opened = {key: self._opened.get(key, now) for key in open_rounds}
+        self._opened = opened
+        return list(opened.values())
 
     async def write(self, run_id: str, fn: Callable[..., T], *args: Any) -> T:
         """Run a store write in the threadpool under the run's lock; install the record it
@@ -212,11 +317,11 @@ class LiveRuns:
 
     async def view(self, run_id: str) -> RunView:
         """The run's view, loaded from the store on a cache miss (404 if no such run)."""
-        view = self.views.get(run_id)
+        view = self.cached(run_id)
         if view is not None:
             return view
         async with self._lock(run_id):
-            view = self.views.get(run_id)
+            view = self.cached(run_id)
             if view is None:
                 rec = await run_in_threadpool(self.store.load, run_id)
                 if rec is None:
@@ -263,6 +368,7 @@ class LiveRuns:
             event = self._changed.get(run_id)
             if event is None:
                 event = self._changed[run_id] = asyncio.Event()
+            self.longpolls += 1
             try:
                 # replicas: notifications wake us; polling bounds the wait if one is lost
                 await asyncio.wait_for(event.wait(), remaining if replication is None else
@@ -270,24 +376,69 @@ class LiveRuns:
             except TimeoutError:
                 if replication is not None:
                     await replication.current(view)
+            finally:
+                self.longpolls -= 1
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
                      wait: float) -> tuple[RunView, int]:
         """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
         `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
-        beyond it (extended by one write when needed)."""
+        beyond it (extended by one write when it is not; in the background once half of
+        the reservation ahead is used)."""
         self.note_progress(run_id, rank, step)
         while True:
             view = await self.past_barrier(run_id, step, wait)
             end = frontier.horizon(step, span, view.barrier)
             if end <= view.frontier:
+                if step >= view.extend_at:
+                    self.extend_ahead(run_id, step)
                 return view, end
-            target = frontier.reservation(step, end, self.reserve_chunk)
-            progress = dict(self.progress.get(run_id, {}))
-            await self.apply(run_id, partial(_extend, target, progress))
+            await self._extend_to(run_id, self._target(run_id, step, end), end)
+
+    def _target(self, run_id: str, step: int, end: int) -> int:
+        """The frontier to reserve for a query at `step` that needs ``[.., end)``."""
+        now = time.monotonic()
+        pace = self.paces.get(run_id)
+        if pace is None:
+            pace = self.paces[run_id] = Pace(step, now)
+        pace.observe(step, now)
+        return frontier.reservation(pace.furthest, end, pace.ahead(self.reserve_chunk))
+
+    def extend_ahead(self, run_id: str, step: int) -> None:
+        """Extend the run's frontier ahead of `step` in the background (one write at a time
+        per run; the queries go on being answered meanwhile)."""
+        if run_id in self._ahead:
+            return
+        task = asyncio.ensure_future(self._extend_ahead(run_id, step))
+        self._ahead[run_id] = task
+        task.add_done_callback(lambda _: self._ahead.pop(run_id, None))
+
+    async def _extend_ahead(self, run_id: str, step: int) -> None:
+        target = self._target(run_id, step, step + 1)
+        view = self.views.get(run_id)
+        if view is not None and target <= view.frontier:
+            # nothing to add at this pace yet: look again halfway to the frontier
+            view.extend_at = max(view.extend_at, step + 1 + (view.frontier - step) // 2)
+            return
+        try:
+            await self._extend_to(run_id, target, target)
+        except Exception:  # noqa: BLE001 - best effort: a query past the frontier extends it
+            return
+
+    async def _extend_to(self, run_id: str, target: int, needed: int) -> None:
+        """Persist frontier >= `target`, unless a write that got the run's lock first has
+        already reached `needed` (the many waiters a decision wakes at once write once)."""
+        async with self._lock(run_id):
+            view = self.views.get(run_id)
+            if view is not None and view.frontier >= needed:
+                return
+            rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
+                _extend, target, dict(self.progress.get(run_id, {}))))
+            self.install(rec)
 
     def rewound(self, run_id: str, to_step: int) -> None:
         """Bring this process's progress of the run's ranks back to `to_step`."""
         progress = self.progress.get(run_id, {})
         for rank, step in progress.items():
             progress[rank] = min(step, to_step)
+        self.paces.pop(run_id, None)  # the pace is measured afresh from the rewound step

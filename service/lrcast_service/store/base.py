@@ -107,6 +107,11 @@ class Store(ABC):
         """(step, aggregated value) of the decided rounds in step order, up to the first open."""
 
     @abstractmethod
+    def census(self) -> tuple[int, list[tuple[str, int]]]:
+        """(runs in the store, (run id, step) of every plateau round still open), for the
+        service's gauges."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise if the database does not answer."""
 

@@ -424,8 +424,8 @@ class SqlStore(Store):
                             "lrs": _dumps(list(lrs))} for i, step, lrs in change.new_decisions]),
         ]
         for table, values in rows:
-            for row in values:  # one by one: the reports' order is the rounds' order
-                conn.execute(sa.insert(table).values(**row))
+            if values:  # one statement for the batch (a group commit's reports), in order
+                conn.execute(sa.insert(table), values)
         now = time.time()
         for rnd in change.decided:
             conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == run_id,
@@ -497,6 +497,13 @@ class SqlStore(Store):
                                 .order_by(t.events.c.id).limit(limit)).all()
         return [{"id": r.id, "time": r.time, "kind": r.kind, "data": json.loads(r.data)}
                 for r in rows]
+
+    def census(self) -> tuple[int, list[tuple[str, int]]]:
+        with self._read() as conn:
+            runs = conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one()
+            open_rounds = conn.execute(sa.select(t.rounds.c.run_id, t.rounds.c.step).where(
+                t.rounds.c.decided.is_(False))).all()
+        return int(runs), [(r.run_id, int(r.step)) for r in open_rounds]
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -35,4 +35,4 @@ async def readyz(store: StoreDep) -> Status:
           "description": "Prometheus text format"}})
 async def metrics(metrics: MetricsDep) -> Response:
     """Prometheus text format."""
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await run_in_threadpool(metrics.render), media_type=CONTENT_TYPE_LATEST)
