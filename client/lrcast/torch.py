@@ -125,6 +125,7 @@ class RemoteScheduler(LRScheduler):
                 lrs = hot.lrs(step)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
+        run.current_step = step  # where the rank is, sent with its next lease or report
         if hot.single:
             groups[0]["lr"] = lr = lrs[0]
             self._last_lr = [lr]

@@ -37,8 +37,13 @@ class RunCreate(_Body):
 
 
 class RankProgress(BaseModel):
+    """Where a rank really is (see ``at`` in `LeaseIn` and `ReportIn`)."""
+
     rank: int
-    step: int
+    step: int = Field(description="the step it has reached: the latest step whose LR it "
+                                  "used, as far as the service knows")
+    updated_at: float | None = Field(description="when the service last heard from it "
+                                                 "(unix time)")
 
 
 class PendingRound(BaseModel):
@@ -132,6 +137,9 @@ class ReportIn(_Body):
     step: Step
     value: Finite
     rank: int = Field(0, ge=0, le=65535)
+    at: Step | None = Field(None, description="the step this rank is at (the latest step "
+                            "whose LR it used), below the served frontier; default step - 1. "
+                            "A report at a step some rank has reached is 409 lr_already_served")
 
 
 class ReportOut(BaseModel):
@@ -184,6 +192,9 @@ class LeaseIn(_Body):
     rank: int | None = Field(None, ge=0, le=65535)
     step: Step
     steps: int = Field(1000, ge=1, le=100_000)
+    at: Step | None = Field(None, description="the step this rank is at (the latest step "
+                            "whose LR it used), at most `step`; default `step`. Leased steps "
+                            "beyond it count as not used")
 
 
 class Lease(BaseModel):

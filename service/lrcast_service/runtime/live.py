@@ -35,10 +35,10 @@ T = TypeVar("T")
 _MAX_CACHED_BODIES = 4096
 
 
-def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
+def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec: RunRecord,
             _: History) -> tuple[Change, None]:
     """`core.frontier.extend` as a store rule."""
-    return frontier.extend(rec, at_least, progress), None
+    return frontier.extend(rec, at_least, progress, seen), None
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -101,10 +101,16 @@ class LiveRuns:
         self.reserve_chunk = reserve_chunk
         self.max_wait = max_wait
         self.views: dict[str, RunView] = {}
-        #: rank -> latest step asked or reported, per run (persisted with frontier writes)
+        #: rank -> the step it reached, per run, as seen here (persisted with frontier
+        #: writes, reports and leases that move it; `core.frontier`'s promise reads it)
         self.progress: dict[str, dict[int, int]] = {}
+        #: rank -> when this process last heard from it, per run (persisted likewise)
+        self.seen: dict[str, dict[int, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._queued: dict[str, list[tuple[int, int, float, asyncio.Future[Any]]]] = {}
+        self._queued: dict[str, list[tuple[int, int, float, int | None,
+                                           asyncio.Future[Any]]]] = {}
+        #: runs whose reports are being committed (`_commit_reports`)
+        self.committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed: dict[str, asyncio.Event] = {}
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
@@ -132,6 +138,7 @@ class LiveRuns:
     def forget(self, run_id: str) -> None:
         self.views.pop(run_id, None)
         self.progress.pop(run_id, None)
+        self.seen.pop(run_id, None)
         event = self._changed.pop(run_id, None)
         if event is not None:
             event.set()
@@ -159,21 +166,25 @@ class LiveRuns:
         self.forget(run_id)
         return gone
 
-    def progress_of(self, rec: RunRecord) -> dict[int, int]:
-        """Each rank's latest step: as persisted, and as seen by this process since."""
-        return frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {}))
+    def progress_of(self, rec: RunRecord) -> tuple[dict[int, int], dict[int, float]]:
+        """Each rank's step and last-seen time: as persisted, and as seen here since."""
+        return (frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {})),
+                frontier.merge_seen(rec.seen, self.seen.get(rec.run_id, {})))
 
     async def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
         """`Store.apply` the rule under the run's lock; install the committed record."""
         return await self.write(run_id, self.store.apply, run_id, rule)
 
-    async def report(self, run_id: str, step: int, rank: int, value: float) -> Any:
-        """One report, committed together with the reports to the same run that arrived
-        while the previous write was running (group commit: one transaction and one fsync
-        for many ranks). Returns (record, outcomes, counted) once committed."""
+    async def report(self, run_id: str, step: int, rank: int, value: float,
+                     at: int | None) -> Any:
+        """One report (`at`: the step the rank is at, if known), committed together with the
+        reports to the same run that arrived while the previous write was running (group
+        commit: one transaction and one fsync for many ranks). Returns (record, outcomes,
+        counted) once committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.note_progress(run_id, rank, None)
         queue = self._queued.setdefault(run_id, [])
-        queue.append((step, rank, value, future))
+        queue.append((step, rank, value, at, future))
         if len(queue) == 1:  # the first in an empty queue commits the batch
             task = asyncio.ensure_future(self._commit_reports(run_id))
             self._tasks.add(task)  # a reference, so the task is not collected mid-way
@@ -185,15 +196,25 @@ class LiveRuns:
             batch = self._queued.pop(run_id, [])
             if not batch:
                 return
+            # until the batch is installed, no rank is answered a step on the old view: the
+            # rule's snapshot of the ranks' steps below stays complete (the promise)
+            self.committing.add(run_id)
             try:
-                items = [(s, r, v) for s, r, v, _ in batch]
+                items = [(s, r, v) for s, r, v, _, _ in batch]
+                reached = frontier.merge_progress(
+                    self.progress.get(run_id, {}),
+                    {r: at for _, r, _, at, _ in batch if at is not None})
                 rec, results = await run_in_threadpool(
-                    self.store.apply, run_id, partial(rounds.report, items=items))
+                    self.store.apply, run_id, partial(rounds.report, items=items,
+                                                      reached=reached,
+                                                      seen=dict(self.seen.get(run_id, {}))))
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 return
+            finally:
+                self.committing.discard(run_id)
             self.install(rec)
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
@@ -230,10 +251,12 @@ class LiveRuns:
             else:
                 self.install(rec)
 
-    def note_progress(self, run_id: str, rank: int | None, step: int) -> None:
+    def note_progress(self, run_id: str, rank: int | None, step: int | None) -> None:
+        """`rank` was heard from now, at `step` (None: its step is not known)."""
         if rank is not None:
+            self.seen.setdefault(run_id, {})[rank] = time.time()
             ranks = self.progress.setdefault(run_id, {})
-            if ranks.get(rank, -1) < step:
+            if step is not None and ranks.get(rank, -1) < step:
                 ranks[rank] = step
 
     async def past_barrier(self, run_id: str, step: int, wait: float) -> RunView:
@@ -265,19 +288,28 @@ class LiveRuns:
                     await replication.current(view)
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
-                     wait: float) -> tuple[RunView, int]:
+                     wait: float, at: int | None = None,
+                     persist_progress: bool = False) -> tuple[RunView, int]:
         """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
         `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
-        beyond it (extended by one write when needed)."""
-        self.note_progress(run_id, rank, step)
+        beyond it (extended by one write when needed). `rank` has reached `at` (default:
+        `step`) once answered; `persist_progress` writes that at once if it moved."""
         while True:
             view = await self.past_barrier(run_id, step, wait)
+            if run_id in self.committing:  # reports in flight: answer on their outcome
+                async with self._lock(run_id):
+                    continue
+            self.note_progress(run_id, rank, step if at is None else at)
             end = frontier.horizon(step, span, view.barrier)
-            if end <= view.frontier:
-                return view, end
-            target = frontier.reservation(step, end, self.reserve_chunk)
             progress = dict(self.progress.get(run_id, {}))
-            await self.apply(run_id, partial(_extend, target, progress))
+            moved = persist_progress and rank is not None and \
+                progress.get(rank, -1) > view.record.progress.get(rank, -1)
+            if end <= view.frontier and not moved:
+                return view, end
+            target = (view.frontier if end <= view.frontier
+                      else frontier.reservation(step, end, self.reserve_chunk))
+            seen = dict(self.seen.get(run_id, {}))
+            await self.apply(run_id, partial(_extend, target, progress, seen))
 
     def rewound(self, run_id: str, to_step: int) -> None:
         """Bring this process's progress of the run's ranks back to `to_step`."""

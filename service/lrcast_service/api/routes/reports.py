@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ...core import frontier
 from ...core.errors import StepOutOfRange
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
 from ..models import ReportIn, ReportOut
@@ -20,15 +21,19 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     reported, the values are aggregated and fed to the plateau rule once; the decision applies
     from `step` on. The same report again is a no-op 200; another value is 409
     report_conflict; a step before the latest decided round is 409 round_closed; a schedule
-    with no metric-driven part at `step` is 409 not_metric_driven. `version` changes when a
+    with no metric-driven part at `step` is 409 not_metric_driven; a step some rank has
+    already reached (`at` of its leases and reports, its ``/lr?rank=`` answers), where the
+    plateau rule is active, is 409 lr_already_served (with `served_step` and `rank`): an
+    LR a rank used never changes. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
-    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value)
+    frontier.check_at(body.at, (await live.view(run_id)).frontier, "no LR at or beyond the served frontier was used")
+    at = body.at if body.at is not None else (body.step - 1 if body.step else None)
+    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value, at)
     if counted:
         metrics.reports.inc()
     for out in outcomes:
         metrics.decisions.labels("true" if out.changed else "false").inc()
-    live.note_progress(run_id, body.rank, body.step)
     rnd = rec.open_rounds.get(body.step)
     lr = None
     if rnd is None:
