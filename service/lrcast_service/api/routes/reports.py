@@ -27,9 +27,11 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     LR a rank used never changes. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
-    frontier.check_at(body.at, (await live.view(run_id)).frontier, "no LR at or beyond the served frontier was used")
+    frontier.check_at(body.at, (await live.view(run_id)).frontier,
+                      "no LR at or beyond the served frontier was used")
     at = body.at if body.at is not None else (body.step - 1 if body.step else None)
-    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value, at)
+    rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value,
+                                               at)
     if counted:
         metrics.reports.inc()
     for out in outcomes:
