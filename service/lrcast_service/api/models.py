@@ -138,7 +138,7 @@ class ReportIn(_Body):
     value: Finite
     rank: int = Field(0, ge=0, le=65535)
     at: Step | None = Field(None, description="the step this rank is at (the latest step "
-                            "whose LR it used), below the served frontier; default step - 1. "
+                            "whose LR it used), below the served frontier (none: not known). "
                             "A report at a step some rank has reached is 409 lr_already_served")
 
 

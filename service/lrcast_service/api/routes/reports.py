@@ -29,9 +29,8 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
     frontier.check_at(body.at, (await live.view(run_id)).frontier,
                       "no LR at or beyond the served frontier was used")
-    at = body.at if body.at is not None else (body.step - 1 if body.step else None)
     rec, outcomes, counted = await live.report(run_id, body.step, body.rank, body.value,
-                                               at)
+                                               body.at)
     if counted:
         metrics.reports.inc()
     for out in outcomes:
