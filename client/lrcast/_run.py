@@ -57,8 +57,8 @@ class RunBase:
         self._generation = 0
         self._renewal: _Renewal | None = None
         #: the step this rank is at: the latest step whose LR it used (None: none yet). Set by
-        #: `lrs`, `lr`, `momentums`, `momentum` and `RemoteScheduler` (no I/O); sent as
-        #: ``at`` with leases and reports
+        #: `lrs`, `lr`, `momentums`, `momentum` (an LR handed out is used) and by
+        #: `RemoteScheduler` (no I/O); sent as ``at`` with leases and reports
         self.current_step: int | None = None
         #: the ``at`` last sent (`close` sends the final step only if it moved since)
         self._told: int | None = None
@@ -93,9 +93,10 @@ class RunBase:
 
     # requests ------------------------------------------------------------------------------
     def _at(self, below: int) -> dict[str, int]:
-        """``{"at": current_step}`` if known and below `below` (the service's bound)."""
+        """``{"at": current_step}`` if known (-1: no step used yet) and below `below` (the
+        service's bound)."""
         at = self.current_step
-        if at is None or at >= below:
+        if at is None or not 0 <= at < below:
             return {}
         self._told = at
         return {"at": at}
@@ -217,7 +218,7 @@ class RunBase:
         """Tell the service the step this rank ended at (a lease of one step there), once,
         if it moved since the last lease or report: best effort, one pass over the URLs."""
         at = self.current_step
-        if at is None or at == self._told:
+        if at is None or at < 0 or at == self._told:
             return
         try:
             yield from self._client._send_flow(self._lease_request(at, 0.0, steps=1), passes=1)
