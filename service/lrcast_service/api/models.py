@@ -194,7 +194,8 @@ class LeaseIn(_Body):
     steps: int = Field(1000, ge=1, le=100_000)
     at: Step | None = Field(None, description="the step this rank is at (the latest step "
                             "whose LR it used), at most `step`; default `step`. Leased steps "
-                            "beyond it count as not used")
+                            "beyond it count as not used; `at` = `step` is written before "
+                            "the answer (a rank telling where it stopped)")
 
 
 class Lease(BaseModel):

@@ -289,11 +289,12 @@ class LiveRuns:
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
                      wait: float, at: int | None = None,
-                     persist_progress: bool = False) -> tuple[RunView, int]:
+                     persist_progress: bool | None = None) -> tuple[RunView, int]:
         """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
         `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
         beyond it (extended by one write when needed). `rank` has reached `at` (default:
-        `step`) once answered; `persist_progress` writes that at once if it moved."""
+        `step`) once answered. `persist_progress`: write that step if it moved, True before
+        answering, False after (in the background); None: only with a frontier write."""
         while True:
             view = await self.past_barrier(run_id, step, wait)
             if run_id in self.committing:  # reports in flight: answer on their outcome
@@ -302,14 +303,29 @@ class LiveRuns:
             self.note_progress(run_id, rank, step if at is None else at)
             end = frontier.horizon(step, span, view.barrier)
             progress = dict(self.progress.get(run_id, {}))
-            moved = persist_progress and rank is not None and \
+            moved = persist_progress is not None and rank is not None and \
                 progress.get(rank, -1) > view.record.progress.get(rank, -1)
-            if end <= view.frontier and not moved:
+            if end <= view.frontier and not (moved and persist_progress):
+                if moved:
+                    self._persist_progress(run_id, view.frontier)
                 return view, end
             target = (view.frontier if end <= view.frontier
                       else frontier.reservation(step, end, self.reserve_chunk))
             seen = dict(self.seen.get(run_id, {}))
             await self.apply(run_id, partial(_extend, target, progress, seen))
+
+    def _persist_progress(self, run_id: str, at_least: int) -> None:
+        """Write the ranks' progress in the background (a lease renewal need not wait)."""
+        async def write() -> None:
+            progress = dict(self.progress.get(run_id, {}))
+            seen = dict(self.seen.get(run_id, {}))
+            try:
+                await self.apply(run_id, partial(_extend, at_least, progress, seen))
+            except Exception:  # noqa: BLE001 - the next frontier write or report carries it
+                pass
+        task = asyncio.ensure_future(write())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def rewound(self, run_id: str, to_step: int) -> None:
         """Bring this process's progress of the run's ranks back to `to_step`."""
