@@ -280,6 +280,18 @@ class Suggestion(BaseModel):
     smoothed: list[float] = Field(description="the smoothed loss torch-lr-finder plots")
 
 
+class ScheduleType(BaseModel):
+    type: str = Field(description="a spec's `type`")
+    example: dict[str, Any] = Field(description="an example spec of this type")
+    metric_driven: bool = Field(description="the example takes plateau reports")
+
+
+class ScheduleTypes(BaseModel):
+    """``GET /v1/schedule-types``: the engine's catalog (`lrcast.schedules.example_specs`)."""
+
+    types: list[ScheduleType]
+
+
 class Status(BaseModel):
     """``/healthz`` and ``/readyz``."""
 
