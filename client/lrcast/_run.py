@@ -2,6 +2,9 @@
 
 LRs come from the rank's lease (see `_lease.py`): evaluated locally, with an HTTP call only to
 renew the lease, after a plateau decision that changed the schedule, or to wait for a round.
+Leases and reports carry ``at``, the step the rank is at (`RunBase.current_step`): the service
+shows it as the rank's progress and refuses a plateau report that would change an LR a rank
+already used; closing the run tells it the final step.
 Every operation is written once in `RunBase`, as an I/O-free flow (see `_flow.py`); the twins
 only drive the flows with their client (blocking, or awaiting).
 """
@@ -53,6 +56,12 @@ class RunBase:
         #: bumped by reports and rewinds: a lease asked for before is stale
         self._generation = 0
         self._renewal: _Renewal | None = None
+        #: the step this rank is at: the latest step whose LR it used (None: none yet). Set by
+        #: `lrs`, `lr`, `momentums`, `momentum` (an LR handed out is used) and by
+        #: `RemoteScheduler` (no I/O); sent as ``at`` with leases and reports
+        self.current_step: int | None = None
+        #: the ``at`` last sent (`close` sends the final step only if it moved since)
+        self._told: int | None = None
 
     @property
     def world_size(self) -> int | None:
@@ -83,19 +92,30 @@ class RunBase:
         self._listeners.append(callback)
 
     # requests ------------------------------------------------------------------------------
-    def _lease_request(self, step: int, wait: float) -> Request:
+    def _at(self, below: int) -> dict[str, int]:
+        """``{"at": current_step}`` if known (-1: no step used yet) and below `below` (the
+        service's bound)."""
+        at = self.current_step
+        if at is None or not 0 <= at < below:
+            return {}
+        self._told = at
+        return {"at": at}
+
+    def _lease_request(self, step: int, wait: float, steps: int | None = None) -> Request:
         params = {"wait": round(wait, 3)} if wait > 0 else None
         return Request("POST", f"{self._path}/leases", params=params, wait=wait,
-                       json={"rank": self.rank, "step": step,
-                             "steps": self._book.lease_steps(step)})
+                       json={"rank": self.rank, "step": step, **self._at(step + 1),
+                             "steps": self._book.lease_steps(step) if steps is None else steps})
 
     def _report_request(self, step: int, value: float) -> Request:
         value = float(value)
         if not math.isfinite(value):  # JSON cannot carry it; the service would refuse it
             raise errors.InvalidRequest(f"value: must be a finite number, got {value!r}",
                                         field="value", code="invalid")
+        lease = self._book.lease  # `at` is below the served frontier: within a lease
         return Request("POST", f"{self._path}/reports",
-                       json={"step": step, "value": value, "rank": self.rank})
+                       json={"step": step, "value": value, "rank": self.rank,
+                             **self._at(lease.horizon if lease is not None else 0)})
 
     def _amend_request(self, from_step: int, schedule: Mapping[str, Any] | None,
                        scale: float | None) -> Request:
@@ -194,8 +214,21 @@ class RunBase:
             raise self._round_timeout(step, last or errors.RoundPending("", step=step))
         raise last
 
+    def _close_flow(self) -> Flow[None]:
+        """Tell the service the step this rank ended at (a lease of one step there), once,
+        if it moved since the last lease or report: best effort, one pass over the URLs."""
+        at = self.current_step
+        if at is None or at < 0 or at == self._told:
+            return
+        try:
+            yield from self._client._send_flow(self._lease_request(at, 0.0, steps=1), passes=1)
+        except errors.LRCastError:  # closing never fails a finished job
+            pass
+
     def _rewind_flow(self, step: int, resume_id: str | None) -> Flow[dict[str, Any]]:
         self._generation += 1
+        if self.current_step is not None:
+            self.current_step = min(self.current_step, step)
         data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
         self._book.set_pending(None)
         self._book.drop()
@@ -272,19 +305,17 @@ class RunBase:
         else:
             self._book.renewal_failed()
 
-    @staticmethod
-    def _read(lease: Lease, step: int, what: int) -> Any:
-        """`what` (LRS, LR, MOMENTUMS or MOMENTUM) at `step`, evaluated on `lease`."""
+    def _read(self, lease: Lease, step: int, what: int) -> Any:
+        """`what` (LRS, LR, MOMENTUMS or MOMENTUM) at `step`, evaluated on `lease`: the rank
+        is now at `step`."""
         try:
-            if what <= LR:
-                lrs = lease.timeline.lrs(step)
-                return lrs[0] if what == LR else list(lrs)
-            momentums = lease.timeline.momentums(step)
+            values = lease.timeline.lrs(step) if what <= LR else lease.timeline.momentums(step)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
-        if momentums is None:
+        self.current_step = step
+        if values is None:
             return None
-        return momentums[0] if what == MOMENTUM else list(momentums)
+        return values[0] if what in (LR, MOMENTUM) else list(values)
 
 
 class Run(RunBase):
@@ -335,6 +366,17 @@ class Run(RunBase):
         """The run's resolved schedule as the service holds it now (read-only, no lease)."""
         return self._client._drive(self._timeline_flow())
 
+    def close(self) -> None:
+        """Tell the service the step this rank ended at (`current_step`), so the run's
+        progress shows where training stopped; one request at most, errors ignored."""
+        self._client._drive(self._close_flow())
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class AsyncRun(RunBase):
     """The asyncio twin of `Run`. Made by `AsyncClient.run`."""
@@ -377,3 +419,13 @@ class AsyncRun(RunBase):
     async def timeline(self) -> Timeline:
         """As `Run.timeline`."""
         return await self._client._drive(self._timeline_flow())
+
+    async def aclose(self) -> None:
+        """As `Run.close`."""
+        await self._client._drive(self._close_flow())
+
+    async def __aenter__(self) -> AsyncRun:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -10,6 +10,7 @@
     └── Conflict                   (409)
         ├── RunConflict, ReportConflict, RoundClosed, NotMetricDriven
         ├── AmendmentTooEarly      (min_step)
+        ├── LRAlreadyServed        (served_step, rank: a report would change an LR a rank used)
         ├── RangeTestStopped       (an LR range test diverged: stop the sweep)
         └── RoundPending           (step, missing_ranks)
             └── RoundTimeout       (a report's round was not decided in time)
@@ -93,6 +94,17 @@ class AmendmentTooEarly(Conflict):
         self.min_step = min_step
 
 
+class LRAlreadyServed(Conflict):
+    """A plateau report at a step `rank` has already passed (it reached `served_step`): its
+    decision would change LRs that rank used, so the service refuses it."""
+
+    def __init__(self, message: str, *, served_step: int | None = None,
+                 rank: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.served_step = served_step
+        self.rank = rank
+
+
 class RoundPending(Conflict):
     """The LR at `step` waits for the plateau round still missing `missing_ranks`."""
 
@@ -118,6 +130,7 @@ _BY_CODE: dict[str, type[LRCastError]] = {
     "round_closed": RoundClosed,
     "not_metric_driven": NotMetricDriven,
     "amendment_too_early": AmendmentTooEarly,
+    "lr_already_served": LRAlreadyServed,
     "round_pending": RoundPending,
     "invalid": InvalidRequest,
     "step_out_of_range": StepOutOfRange,
@@ -151,6 +164,9 @@ def from_response(status: int, body: Any, fallback: str = "") -> LRCastError:
                             missing_ranks=body.get("missing_ranks"), **common)
     if cls is AmendmentTooEarly:
         return AmendmentTooEarly(message, min_step=body.get("min_step"), **common)
+    if cls is LRAlreadyServed:
+        return LRAlreadyServed(message, served_step=body.get("served_step"),
+                               rank=body.get("rank"), **common)
     if cls is InvalidRequest:
         return InvalidRequest(message, field=_field_of(body), **common)
     return cls(message, **common)

@@ -125,6 +125,9 @@ class RemoteScheduler(LRScheduler):
                 lrs = hot.lrs(step)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
+        # the LRs before `step` were used by optimizer steps; those of `step` are set, and a
+        # decision may still re-apply them (`on_change`): the rank is at step - 1
+        run.current_step = step - 1
         if hot.single:
             groups[0]["lr"] = lr = lrs[0]
             self._last_lr = [lr]

@@ -28,6 +28,7 @@ from .api.routes import (
     rewind,
     rounds,
     runs,
+    schedule_types,
     suggestion,
 )
 from .config import Settings
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _API:
         api.include_router(module.router, responses=errors.API_RESPONSES)
     api.include_router(health.router)
+    api.include_router(schedule_types.router)  # the engine's catalog (public, like /healthz)
     api.include_router(dashboard.router)  # the web dashboard at / (public; the API needs tokens)
     api.mount("/dashboard", dashboard.files, name="dashboard")
     api.include_router(docs.router)

@@ -115,9 +115,12 @@ def test_runs_list_shows_progress_lr_and_decisions(service: Any, page: Any) -> N
     row = page.locator("tr[data-run=list-plateau]")
     row.locator(".pill.reduce").wait_for()
     assert "ReduceLROnPlateau" in row.inner_text()
-    assert "waits for round 700" in row.inner_text()
+    # the LR at the furthest rank's step (600: a report alone does not move a rank), which
+    # the round opened at 700 does not bar
+    assert "r2: 600" in row.inner_text() and "0.025" in row.inner_text()
     cosine = page.locator("tr[data-run=list-cosine]")
-    cosine.locator(".pill.stale").wait_for()  # rank 1 lags far behind rank 0
+    cosine.locator(".pill[data-rank='1']").wait_for()  # both heard from: neither stale
+    assert cosine.locator(".pill.stale").count() == 0
     assert "r0: 500" in cosine.inner_text() and "OneCycleLR" in cosine.inner_text()
     page.fill("#runs-filter", "OneCycle")
     assert page.locator("tr[data-run=list-plateau]").count() == 0

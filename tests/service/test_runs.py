@@ -46,7 +46,8 @@ def test_get_run_shows_state(client: httpx.Client, run_id: str) -> None:
     assert run["pending_rounds"] == [{"step": 5, "received": 1, "expected": 2,
                                       "missing_ranks": [1]}]
     assert run["plateau"][0]["state"]["lrs"] == [0.1]
-    assert {p["rank"]: p["step"] for p in run["progress"]} == {0: 5, 1: 3}
+    # rank 1 used step 3; a report without `at` says nothing of where rank 0 is
+    assert {p["rank"]: p["step"] for p in run["progress"]} == {1: 3}
     # the frontier covers what was served; amendments start there or at the latest round
     assert run["served_frontier"] > 3
     assert run["min_amendment_step"] == max(run["served_frontier"], 5)

@@ -206,11 +206,15 @@ def _event_step(event: dict[str, Any]) -> Any:
 
 def _event_details(event: dict[str, Any]) -> str:
     data = event.get("data") or {}
-    if event.get("kind") == "decision":
-        old, new = _first(data.get("old_lrs", data.get("old_lr"))), \
-            _first(data.get("new_lrs", data.get("new_lr", data.get("lrs"))))
-        value = data.get("value", data.get("aggregated"))
-        change = f"lr {fmt(old)} -> {fmt(new)}" if old != new else f"lr stays {fmt(new)}"
+    if event.get("kind") == "decision":  # the fields of core/rounds.py's decision event
+        old, new = _first(data.get("old_lrs")), _first(data.get("new_lrs"))
+        if not data.get("folded"):
+            change = "round decided (the plateau rule is not active there)"
+        elif data.get("reduced"):
+            change = f"lr {fmt(old)} -> {fmt(new)}"
+        else:
+            change = f"lr stays {fmt(new)}"
+        value = data.get("value")
         return change + (f"; metric {fmt(value)}" if value is not None else "")
     shown = {k: v for k, v in data.items() if k not in ("step", "from_step", "to_step")}
     return json.dumps(shown) if shown else ""

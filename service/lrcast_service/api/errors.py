@@ -54,6 +54,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.RoundPending: (409, "round_pending"),
     errors.ReportConflict: (409, "report_conflict"),
     errors.RoundClosed: (409, "round_closed"),
+    errors.LRAlreadyServed: (409, "lr_already_served"),
     errors.NotMetricDriven: (409, "not_metric_driven"),
     errors.AmendmentTooEarly: (409, "amendment_too_early"),
     errors.NotRangeTest: (409, "not_range_test"),

@@ -81,8 +81,8 @@ class FastLR:
         step, rank = query
         if not frontier.servable(step, view.frontier, view.barrier):
             return None
-        if rank is not None and rank >= view.world_size:
-            return None
+        if rank is not None and (rank >= view.world_size or view.run_id in self.live.committing):
+            return None  # the route answers (a rank's read waits for reports in flight)
         if self.auth.enabled:
             header = None
             for name, value in scope["headers"]:

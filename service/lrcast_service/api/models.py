@@ -112,8 +112,13 @@ class RunCreate(_Body):
 
 
 class RankProgress(BaseModel):
+    """Where a rank really is (see ``at`` in `LeaseIn` and `ReportIn`)."""
+
     rank: int
-    step: int
+    step: int = Field(description="the step it has reached: the latest step whose LR it "
+                                  "used, as far as the service knows")
+    updated_at: float | None = Field(description="when the service last heard from it "
+                                                 "(unix time)")
 
 
 class PendingRound(BaseModel):
@@ -210,6 +215,9 @@ class ReportIn(_Body):
     step: Step
     value: Finite
     rank: Integer = Field(0, ge=0, le=65535)
+    at: Step | None = Field(None, description="the step this rank is at (the latest step "
+                            "whose LR it used), below the served frontier (none: not known). "
+                            "A report at a step some rank has reached is 409 lr_already_served")
 
 
 class ReportOut(BaseModel):
@@ -274,6 +282,10 @@ class LeaseIn(_Body):
     rank: Integer | None = Field(None, ge=0, le=65535)
     step: Step
     steps: Integer = Field(1000, ge=1, le=100_000)
+    at: Step | None = Field(None, description="the step this rank is at (the latest step "
+                            "whose LR it used), at most `step`; default `step`. Leased steps "
+                            "beyond it count as not used; `at` = `step` is written before "
+                            "the answer (a rank telling where it stopped)")
 
 
 class Lease(BaseModel):
@@ -356,6 +368,18 @@ class Suggestion(BaseModel):
     lrs: list[float]
     losses: list[float] = Field(description="aggregated loss per step, as reported")
     smoothed: list[float] = Field(description="the smoothed loss torch-lr-finder plots")
+
+
+class ScheduleType(BaseModel):
+    type: str = Field(description="a spec's `type`")
+    example: dict[str, Any] = Field(description="an example spec of this type")
+    metric_driven: bool = Field(description="the example takes plateau reports")
+
+
+class ScheduleTypes(BaseModel):
+    """``GET /v1/schedule-types``: the engine's catalog (`lrcast.schedules.example_specs`)."""
+
+    types: list[ScheduleType]
 
 
 class Status(BaseModel):

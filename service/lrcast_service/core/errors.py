@@ -13,6 +13,7 @@ __all__ = [
     "AmendmentTooEarly",
     "DomainError",
     "Invalid",
+    "LRAlreadyServed",
     "NotMetricDriven",
     "NotRangeTest",
     "RangeTestStopped",
@@ -83,6 +84,17 @@ class ReportConflict(DomainError):
     def __init__(self, step: int, rank: int, value: float) -> None:
         super().__init__(f"rank {rank} already reported {value!r} for step {step}",
                          step=step, rank=rank, value=value)
+
+
+class LRAlreadyServed(DomainError):
+    """A report whose plateau decision could change an LR a rank already used: `rank` has
+    reached `served_step` >= `step`, and the decision at `step` applies from `step` on."""
+
+    def __init__(self, step: int, served_step: int, rank: int) -> None:
+        super().__init__(f"rank {rank} has already passed step {served_step}: a plateau "
+                         f"decision at step {step} could change LRs it used; report at a "
+                         f"step after {served_step}", step=step, served_step=served_step,
+                         rank=rank)
 
 
 class RoundClosed(DomainError):

@@ -13,6 +13,12 @@
   neither waits for nor writes on every step.
 - The amendment floor: no amendment may start below the frontier (someone may hold those
   LRs) nor before the latest round (rounds are never re-attributed).
+- The promise: each rank's progress is the step it has *reached* (the latest step whose LR
+  it used: a ``/lr?rank=`` answer, or the ``at`` a client sends with a lease or a report; a
+  lease without ``at`` counts its first step). A leased step is not a reached one: a rank
+  that reports at s stops evaluating there until the round is decided. No plateau round
+  may take a report at a step some rank has reached (`served_past`): its decision would
+  change an LR that rank used.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from .changes import Change
 from .errors import Invalid
 from .record import RunRecord
 
-__all__ = ["REACH_SECONDS", "ahead", "barrier", "check_rank", "extend", "extend_at", "horizon",
-           "min_amendment_step", "reservation", "servable"]
+__all__ = ["REACH_SECONDS", "ahead", "barrier", "check_at", "check_rank", "extend", "extend_at",
+           "horizon", "merge_progress", "merge_seen", "min_amendment_step", "reservation",
+           "servable", "served_past"]
 
 #: the amendment reach, in seconds of the job's training at its observed pace
 REACH_SECONDS = 30.0
@@ -79,14 +86,41 @@ def merge_progress(old: dict[int, int], new: dict[int, int]) -> dict[int, int]:
     return merged
 
 
-def extend(rec: RunRecord, at_least: int, progress: dict[int, int]) -> Change:
-    """Persist frontier = max(frontier, at_least) and the ranks' progress (updates `rec`)."""
+def merge_seen(old: dict[int, float], new: dict[int, float]) -> dict[int, float]:
+    """Each rank's latest last-seen time, from both."""
+    merged = dict(old)
+    for rank, when in new.items():
+        merged[rank] = max(merged.get(rank, when), when)
+    return merged
+
+
+def served_past(progress: dict[int, int], step: int) -> tuple[int, int] | None:
+    """(rank, its step) of the rank furthest at or beyond `step` (the lowest such rank on a
+    tie), or None if no rank has reached `step`: a decision at `step` would change LRs that
+    rank already used."""
+    furthest = max(((s, -r) for r, s in progress.items() if s >= step), default=None)
+    return None if furthest is None else (-furthest[1], furthest[0])
+
+
+def check_at(at: int | None, limit: int, what: str) -> None:
+    """`Invalid` for an ``at`` (a rank's own step) at or beyond `limit` (`what` says why)."""
+    if at is not None and at >= limit:
+        raise Invalid("at", f"must be below {limit} ({what})")
+
+
+def extend(rec: RunRecord, at_least: int, progress: dict[int, int],
+           seen: dict[int, float] | None = None) -> Change:
+    """Persist frontier = max(frontier, at_least) and the ranks' progress and last-seen
+    times (updates `rec`)."""
     change = Change(record=rec)
     merged = merge_progress(rec.progress, progress)
     frontier = max(rec.frontier, at_least)
     if frontier != rec.frontier or merged != rec.progress:
         change.run.update(frontier=frontier, progress=merged)
         rec.frontier, rec.progress = frontier, merged
+    if seen:
+        rec.seen = change.run["seen"] = merge_seen(rec.seen, seen)
+        change.run.setdefault("progress", rec.progress)  # stored with it (store/sql.py)
     return change
 
 

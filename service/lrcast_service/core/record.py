@@ -37,6 +37,7 @@ class RunRecord:
     created_at: float
     version: int
     frontier: int
+    #: rank -> the step it has reached: the latest step whose LR it used (core/frontier.py)
     progress: dict[int, int]
     last_rewind: dict[str, Any] | None
     instances: dict[int, Instance]
@@ -52,3 +53,5 @@ class RunRecord:
     last_round_step: int | None
     #: the run's change counter as loaded (``runs.seq``; see store/notify.py)
     seq: int = 0
+    #: rank -> when the service last heard from it (unix time; `progress` is its step)
+    seen: dict[int, float] = field(default_factory=dict)

@@ -10,7 +10,9 @@ decided only after every round before it: rounds are applied in step order.
 Per report: the same value again counts nothing; another value for a rank that reported is
 `ReportConflict`; a step before the latest decided round is `RoundClosed` (unless it repeats
 a report made there); a schedule with no metric-driven part at the step is
-`NotMetricDriven` (an ``LRRangeTest`` takes its losses as reports too, `lr_finder.py`).
+`NotMetricDriven` (an ``LRRangeTest`` takes its losses as reports too, `lr_finder.py`); a
+step some rank has already reached, where the plateau rule is active, is `LRAlreadyServed`
+(the promise, `core/frontier.py`: an LR a rank used never changes).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from dataclasses import dataclass
 from lrcast.schedules import PlateauState
 
 from .changes import Change, DecidedRound, History
-from .errors import DomainError, Invalid, NotMetricDriven, ReportConflict, RoundClosed
+from .errors import (
+    DomainError,
+    Invalid,
+    LRAlreadyServed,
+    NotMetricDriven,
+    ReportConflict,
+    RoundClosed,
+)
+from .frontier import merge_progress, merge_seen, served_past
 from .lr_finder import is_range_test
 from .record import Instance, Round, RunRecord
 from .timeline import instance_at, schedule_of
@@ -68,26 +78,34 @@ def aggregate(values: list[float], how: str) -> float:
     return math.fsum(values) / len(values)
 
 
+def _folds_at(inst: Instance, step: int) -> bool:
+    """Whether a round at global `step` is folded into `inst` (so may change its LRs)."""
+    schedule = schedule_of(inst.spec)
+    return schedule.plateau is not None and step - inst.origin >= schedule.plateau_start
+
+
 def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
     """Decide the round at global `step`: aggregate, and fold once into the instance in
     force there if its metric-driven part is active (its own step >= plateau_start)."""
     value = aggregate(values, rec.aggregate)
     inst = instance_at(rec, step)
-    schedule = schedule_of(inst.spec)
     state = plateau_state(inst)
-    if schedule.plateau is None or state is None or step - inst.origin < schedule.plateau_start:
+    if state is None or not _folds_at(inst, step):
         return Outcome(step, value, inst.idx, False, None, None)
-    new_state = schedule.plateau.step(state, value)
+    new_state = schedule_of(inst.spec).plateau.step(state, value)
     return Outcome(step, value, inst.idx, True, state.lrs, new_state)
 
 
-def report(rec: RunRecord, history: History,
-           items: list[tuple[int, int, float]]) -> tuple[Change, list[ReportResult]]:
+def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]],
+           reached: dict[int, int] | None = None,
+           seen: dict[int, float] | None = None) -> tuple[Change, list[ReportResult]]:
     """Apply reports ``(step, rank, value)`` in order to `rec` (freshly loaded in the write
     transaction; it is updated in place to what the change commits): the change to write,
-    and one result per report (a refused report changes nothing)."""
+    and one result per report (a refused report changes nothing). `reached`: the ranks'
+    steps known beyond `rec.progress` (their ``at``, answers not persisted yet), checked by
+    the promise and persisted with `seen` (the ranks' last-seen times)."""
     change = Change(record=rec)
-    progress = dict(rec.progress)
+    rec.progress = merge_progress(rec.progress, reached or {})
     results: list[ReportResult] = []
     # this batch's reports are not in `history` before the change commits
     batch = _BatchHistory(history, {})
@@ -96,9 +114,8 @@ def report(rec: RunRecord, history: History,
             results.append(_report_one(rec, change, batch, step, rank, value))
         except DomainError as exc:  # raised before this report changed anything
             results.append(exc)
-            continue
-        progress[rank] = max(progress.get(rank, -1), step)
-    change.run["progress"] = rec.progress = progress
+    change.run["progress"] = rec.progress
+    change.run["seen"] = rec.seen = merge_seen(rec.seen, seen or {})
     ok = [r for r in results if not isinstance(r, DomainError)]
     if any(counted for _, counted in ok) and rec.last_rewind is not None and \
             rec.last_rewind.get("resume_id") is None:
@@ -141,6 +158,9 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
         return [], False  # the same report again: nothing counted twice
     if rnd is None and last is not None and step < last.step:
         raise RoundClosed(step, last.step)
+    passed = served_past(rec.progress, step) if _folds_at(inst, step) else None
+    if passed is not None:
+        raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
     if rnd is None:
         change.new_rounds.append(step)
         rnd = rec.open_rounds[step] = Round(step, False)

@@ -35,22 +35,28 @@ export function rankRanges(ranks) {
   return parts.join(',');
 }
 
-/** Ranks considered stale: missing from a pending round the others reported to, lagging far
- * behind the furthest rank, or silent for a minute when the service says when it last heard. */
+/** Ranks considered stale: missing from a pending round the others reported to, or not heard
+ * from for STALE_SECONDS while others were (`updated_at`: when the service last heard from the
+ * rank, with its step). */
+export const STALE_SECONDS = 60;
 export function staleRanks(run) {
   const stale = new Set();
-  const top = furthestStep(run);
-  for (const p of run.progress || []) {
-    const lag = top === null ? 0 : top - p.step;
-    if (lag > Math.max(50, 0.05 * top)) stale.add(p.rank);
-    const seen = p.updated_at ?? p.last_seen ?? null;
-    if (typeof seen === 'number' && Date.now() / 1000 - seen > 60) stale.add(p.rank);
-    if (p.stale === true) stale.add(p.rank);
+  const progress = run.progress || [];
+  const latest = Math.max(-Infinity, ...progress.map((p) => p.updated_at ?? -Infinity));
+  for (const p of progress) {
+    if (typeof p.updated_at === 'number' && latest - p.updated_at > STALE_SECONDS) stale.add(p.rank);
   }
   for (const round of run.pending_rounds || []) {
     if (round.received > 0) for (const r of round.missing_ranks || []) stale.add(r);
   }
   return stale;
+}
+
+/** "12 s ago" for a unix time (the rank's `updated_at`), or '' if unknown. */
+export function ago(when, now = Date.now() / 1000) {
+  if (typeof when !== 'number') return '';
+  const s = Math.max(0, Math.round(now - when));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 }
 
 /** Field readers for event data (decision / amendment / rewind / created). */
@@ -59,14 +65,12 @@ export function eventStep(e) {
   return d.step ?? d.from_step ?? d.to_step ?? null;
 }
 export const firstOf = (v) => (Array.isArray(v) ? v[0] : v);
-export function decisionOld(e) { const d = e.data || {}; return firstOf(d.old_lrs ?? d.old_lr ?? d.old); }
-export function decisionNew(e) { const d = e.data || {}; return firstOf(d.new_lrs ?? d.new_lr ?? d.lrs ?? d.new); }
-export function decisionValue(e) { const d = e.data || {}; return d.value ?? d.aggregated ?? d.aggregate_value ?? null; }
-export function isReduction(e) {
-  if (e.data && typeof e.data.reduced === 'boolean') return e.data.reduced;
-  const a = decisionOld(e), b = decisionNew(e);
-  return typeof a === 'number' && typeof b === 'number' && b !== a;
-}
+// a decision event's data, as the service sends it: step, value, folded, reduced, old_lrs,
+// new_lrs (null when not folded), instance
+export function decisionOld(e) { return firstOf((e.data || {}).old_lrs ?? null); }
+export function decisionNew(e) { return firstOf((e.data || {}).new_lrs ?? null); }
+export function decisionValue(e) { return (e.data || {}).value ?? null; }
+export function isReduction(e) { return (e.data || {}).reduced === true; }
 
 /** The run's events with id > `after` (following `next` pages), oldest first. */
 export async function eventsAfter(id, after = 0) {

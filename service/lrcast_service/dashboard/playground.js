@@ -1,6 +1,7 @@
 // Playground: edit a spec, see its curve from POST /v1/preview as you type, create a run.
-import { ApiError, request } from './api.js';
+import { api, ApiError, request } from './api.js';
 import { plot } from './chart.js';
+import { scheduleLength } from './horizon.js';
 import { lineOf, parseWithSpans, spanOf } from './jsonpos.js';
 import { debounce, fill, fmt, h } from './util.js';
 
@@ -11,6 +12,26 @@ let presetsCache = null;
 export async function loadPresets() {
   if (!presetsCache) presetsCache = fetch(new URL('./presets.json', import.meta.url)).then((r) => r.json());
   return presetsCache;
+}
+
+// The engine's catalog (GET /v1/schedule-types): every type the service accepts, with its
+// example spec, offered next to the curated presets above (which add notes and loss shapes).
+let catalogCache = null;
+export async function loadCatalog() {
+  if (!catalogCache) catalogCache = api('/v1/schedule-types').then((d) => d.types);
+  return catalogCache;
+}
+const CATALOG_SIMULATE = { every: 50, start: 2.5, floor: 0.8, tau: 300, noise: 0.03 };
+
+/** A catalog entry as a preset: its example over the schedule's own length. */
+export function catalogPreset(entry) {
+  const steps = scheduleLength(entry.example);
+  return {
+    id: `type-${entry.type}`, name: entry.type, schedule: entry.example,
+    note: `${entry.type}: the engine's example spec (GET /v1/schedule-types).`,
+    steps: Math.min(100000, Math.max(10, steps ? Math.ceil(steps * 1.1) : 1000)),
+    simulate: entry.metric_driven ? CATALOG_SIMULATE : null,
+  };
 }
 
 /** A deterministic simulated validation loss: exponential decay to a floor, plus noise. */
@@ -33,6 +54,8 @@ export function renderPlayground(root) {
   let lastPreview = null;
 
   const presetBar = h('div', { class: 'presets' });
+  const typeSelect = h('select', { id: 'schedule-type', 'aria-label': 'every schedule type' },
+    h('option', { value: '' }, 'Every type…'));
   const gutter = h('div', { class: 'gutter' });
   const backdrop = h('div', { class: 'backdrop', 'aria-hidden': 'true' });
   const textarea = h('textarea', { id: 'spec-editor', spellcheck: 'false', autocomplete: 'off', 'aria-label': 'schedule spec (JSON)' });
@@ -58,7 +81,7 @@ export function renderPlayground(root) {
     h('div', { class: 'grid2' },
       h('div', {},
         h('div', { class: 'card' },
-          h('h2', {}, 'Presets'), presetBar, note,
+          h('h2', {}, 'Presets'), presetBar, h('p', {}, typeSelect), note,
           h('h2', {}, 'Spec'), editor, fieldError,
           h('div', { class: 'row', style: 'margin-top:10px' },
             h('label', {}, 'Steps', stepsInput), stepsError),
@@ -189,6 +212,7 @@ export function renderPlayground(root) {
 
   function choose(preset) {
     for (const b of presetBar.children) b.classList.toggle('active', b.dataset.preset === preset.id);
+    typeSelect.value = preset.id === `type-${preset.name}` ? preset.name : '';
     textarea.value = JSON.stringify(preset.schedule, null, 2);
     stepsInput.value = preset.steps || 1000;
     simulate = preset.simulate || null;
@@ -236,6 +260,15 @@ export function renderPlayground(root) {
     } finally {
       createBtn.disabled = false;
     }
+  });
+
+  loadCatalog().then((types) => {
+    fill(typeSelect, h('option', { value: '' }, 'Every type…'),
+      ...types.map((t) => h('option', { value: t.type }, t.type)));
+    typeSelect.onchange = () => {
+      const entry = types.find((t) => t.type === typeSelect.value);
+      if (entry) choose(catalogPreset(entry));
+    };
   });
 
   loadPresets().then((list) => {

@@ -3,7 +3,7 @@
 import { api, ApiError, runPath } from './api.js';
 import { plot } from './chart.js';
 import { runHorizon } from './horizon.js';
-import { decisionNew, decisionOld, decisionValue, eventStep, eventsAfter, furthestStep, isReduction, lrsUpTo, progressMarkers, scheduleType, staleRanks, timelineDecisions } from './model.js';
+import { ago, decisionNew, decisionOld, decisionValue, eventStep, eventsAfter, furthestStep, isReduction, lrsUpTo, progressMarkers, scheduleType, staleRanks, timelineDecisions } from './model.js';
 import { DRAFT_KEY } from './playground.js';
 import { fill, fmt, fmtTime, h } from './util.js';
 
@@ -66,9 +66,11 @@ export function renderRun(root, id) {
       h('dt', {}, 'Version'), h('dd', {}, String(run.version)),
       h('dt', {}, 'Created'), h('dd', {}, fmtTime(run.created_at)),
       h('dt', {}, 'Progress'), h('dd', {}, (run.progress || []).length
-        ? h('div', { class: 'ranks', id: 'rank-progress' }, run.progress.map((p) => h('span', { class: `pill${stale.has(p.rank) ? ' stale' : ''}` },
-          `rank ${p.rank}: step ${p.step}${stale.has(p.rank) ? ' (stale)' : ''}`)))
-        : h('span', { class: 'muted' }, 'no rank has asked for an LR yet')),
+        ? h('div', { class: 'ranks', id: 'rank-progress' }, run.progress.map((p) => h('span', {
+          class: `pill${stale.has(p.rank) ? ' stale' : ''}`, 'data-rank': p.rank,
+          title: p.updated_at ? `last heard from ${fmtTime(p.updated_at)}` : '',
+        }, `rank ${p.rank}: step ${p.step}${p.updated_at ? ` · ${ago(p.updated_at)}` : ''}${stale.has(p.rank) ? ' (stale)' : ''}`)))
+        : h('span', { class: 'muted' }, 'no rank has used an LR yet')),
       top !== null ? [h('dt', {}, 'Furthest step'), h('dd', {}, String(top))] : null,
       top !== null ? [h('dt', {}, 'Current LR'), h('dd', { id: 'current-lr', title: `group 0's LR at step ${top}, the furthest rank's step` },
         state.currentLR === null ? '…' : fmt(state.currentLR))] : null,

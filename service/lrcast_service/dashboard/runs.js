@@ -1,6 +1,6 @@
 // Runs list: GET /v1/runs (paged with `after`), each row completed from GET /v1/runs/{id}.
 import { api, runPath } from './api.js';
-import { furthestStep, lastDecision, lrsUpTo, scheduleType, staleRanks } from './model.js';
+import { ago, furthestStep, lastDecision, lrsUpTo, scheduleType, staleRanks } from './model.js';
 import { fill, fmt, fmtTime, h, hashQuery } from './util.js';
 
 const PAGE = 20;
@@ -63,7 +63,8 @@ export function renderRuns(root) {
       h('td', { class: 'num' }, String(summary.world_size)),
       h('td', {}, progress.length
         ? h('div', { class: 'ranks' }, progress.map((p) => h('span', {
-          class: `pill${stale.has(p.rank) ? ' stale' : ''}`, title: stale.has(p.rank) ? `rank ${p.rank} is stale` : `rank ${p.rank}`,
+          class: `pill${stale.has(p.rank) ? ' stale' : ''}`, 'data-rank': p.rank,
+          title: `rank ${p.rank}${stale.has(p.rank) ? ' is stale' : ''}${p.updated_at ? `, last heard from ${ago(p.updated_at)}` : ''}`,
         }, `r${p.rank}: ${p.step}${stale.has(p.rank) ? ' ⚠' : ''}`)))
         : h('span', { class: 'muted' }, run ? 'not started' : '…')),
       h('td', { class: 'num' }, lr === undefined ? '…' : (typeof lr === 'number' ? fmt(lr) : h('span', { class: 'muted small' }, lr))),

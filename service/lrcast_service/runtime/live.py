@@ -46,14 +46,10 @@ MAX_VIEW_BYTES = 64 << 20
 MEMO_BYTES = 16 << 10
 
 
-def _extend(at_least: int, progress: dict[int, int], rec: RunRecord,
+def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec: RunRecord,
             _: History) -> tuple[Change, None]:
     """`core.frontier.extend` as a store rule."""
-    return frontier.extend(rec, at_least, progress), None
-
-
-def _report_rule(items: list[tuple[int, int, float]]) -> Rule[list[Any]]:
-    return partial(rounds.report, items=items)
+    return frontier.extend(rec, at_least, progress, seen), None
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -163,9 +159,11 @@ class LiveRuns:
         self.max_bytes = max_bytes
         self.views: OrderedDict[str, RunView] = OrderedDict()
         self.view_bytes = 0
-        #: rank -> latest step asked or reported, per cached run (persisted with frontier
-        #: writes; what was seen since the last write leaves with the run's view)
+        #: rank -> the step it reached, per run, as seen here (persisted with frontier
+        #: writes, reports and leases that move it; `core.frontier`'s promise reads it)
         self.progress: dict[str, dict[int, int]] = {}
+        #: rank -> when this process last heard from it, per run (persisted likewise)
+        self.seen: dict[str, dict[int, float]] = {}
         self.paces: dict[str, Pace] = {}
         #: LR queries waiting on a round now (the `lrcast_longpolls_waiting` gauge)
         self.longpolls = 0
@@ -175,8 +173,11 @@ class LiveRuns:
         # a lock lives while someone holds or awaits it; an idle run keeps none
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
-        self._queued: dict[str, list[tuple[int, int, float, Keyed[Any] | None,
+        #: (step, rank, value, at, key, waiter) per run, for the next group commit
+        self._queued: dict[str, list[tuple[int, int, float, int | None, Keyed[Any] | None,
                                           asyncio.Future[Any]]]] = {}
+        #: runs whose reports are being committed (`_commit_reports`)
+        self.committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed: dict[str, asyncio.Event] = {}
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
@@ -234,6 +235,7 @@ class LiveRuns:
             self.view_bytes -= view.weight
         self.progress.pop(run_id, None)
         self.paces.pop(run_id, None)
+        self.seen.pop(run_id, None)
         event = self._changed.pop(run_id, None)
         if event is not None:
             event.set()
@@ -269,23 +271,26 @@ class LiveRuns:
         self.forget(run_id)
         return gone
 
-    def progress_of(self, rec: RunRecord) -> dict[int, int]:
-        """Each rank's latest step: as persisted, and as seen by this process since."""
-        return frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {}))
+    def progress_of(self, rec: RunRecord) -> tuple[dict[int, int], dict[int, float]]:
+        """Each rank's step and last-seen time: as persisted, and as seen here since."""
+        return (frontier.merge_progress(rec.progress, self.progress.get(rec.run_id, {})),
+                frontier.merge_seen(rec.seen, self.seen.get(rec.run_id, {})))
 
     async def apply(self, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
         """`Store.apply` the rule under the run's lock; install the committed record."""
         return await self.write(run_id, self.store.apply, run_id, rule)
 
     async def report(self, run_id: str, step: int, rank: int, value: float,
-                     keyed: Keyed[Any] | None = None) -> Any:
-        """One report, committed together with the reports to the same run that arrived
-        while the previous write was running (group commit: one transaction and one fsync
-        for many ranks; `Store.apply_each` keeps their keys in it). Returns (record,
-        outcomes, counted) once committed, or (record, `Outcome`) with a key."""
+                     at: int | None = None, keyed: Keyed[Any] | None = None) -> Any:
+        """One report (`at`: the step the rank is at, if known), committed together with the
+        reports to the same run that arrived while the previous write was running (group
+        commit: one transaction and one fsync for many ranks; `Store.apply_each` keeps their
+        keys in it). Returns (record, outcomes, counted) once committed, or (record,
+        `Outcome`) with a key."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.note_progress(run_id, rank, None)
         queue = self._queued.setdefault(run_id, [])
-        queue.append((step, rank, value, keyed, future))
+        queue.append((step, rank, value, at, keyed, future))
         if len(queue) == 1:  # the first in an empty queue commits the batch
             task = asyncio.ensure_future(self._commit_reports(run_id))
             self._tasks.add(task)  # a reference, so the task is not collected mid-way
@@ -297,15 +302,26 @@ class LiveRuns:
             batch = self._queued.pop(run_id, [])
             if not batch:
                 return
+            # until the batch is installed, no rank is answered a step on the old view: the
+            # rule's snapshot of the ranks' steps below stays complete (the promise)
+            self.committing.add(run_id)
             try:
+                items = [(s, r, v) for s, r, v, *_ in batch]
+                reached = frontier.merge_progress(
+                    self.progress.get(run_id, {}),
+                    {r: at for _, r, _, at, *_ in batch if at is not None})
+                seen = dict(self.seen.get(run_id, {}))
                 rec, results = await run_in_threadpool(
-                    self.store.apply_each, run_id, _report_rule, [b[:3] for b in batch],
-                    [b[3] for b in batch])
+                    self.store.apply_each, run_id,
+                    lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen),
+                    items, [b[4] for b in batch])
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 return
+            finally:
+                self.committing.discard(run_id)
             self.install(rec)
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
@@ -342,10 +358,12 @@ class LiveRuns:
             else:
                 self.install(rec)
 
-    def note_progress(self, run_id: str, rank: int | None, step: int) -> None:
+    def note_progress(self, run_id: str, rank: int | None, step: int | None) -> None:
+        """`rank` was heard from now, at `step` (None: its step is not known)."""
         if rank is not None:
+            self.seen.setdefault(run_id, {})[rank] = time.time()
             ranks = self.progress.setdefault(run_id, {})
-            if ranks.get(rank, -1) < step:
+            if step is not None and ranks.get(rank, -1) < step:
                 ranks[rank] = step
 
     async def past_barrier(self, run_id: str, step: int, wait: float) -> RunView:
@@ -380,19 +398,34 @@ class LiveRuns:
                 self.longpolls -= 1
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
-                     wait: float) -> tuple[RunView, int]:
+                     wait: float, at: int | None = None,
+                     persist_progress: bool | None = None) -> tuple[RunView, int]:
         """(view, horizon) to answer steps ``[step, horizon)`` from: past the barrier at
         `step`, the horizon of `core.frontier.horizon`, and the persisted frontier at or
         beyond it (extended by one write when it is not; in the background once half of
-        the reservation ahead is used)."""
-        self.note_progress(run_id, rank, step)
+        the reservation ahead is used). `rank` has reached `at` (default: `step`) once
+        answered. `persist_progress`: write that step if it moved, True before answering,
+        False after (in the background); None: only with a frontier write."""
         while True:
             view = await self.past_barrier(run_id, step, wait)
+            if run_id in self.committing:  # reports in flight: answer on their outcome
+                async with self._lock(run_id):
+                    continue
+            self.note_progress(run_id, rank, step if at is None else at)
             end = frontier.horizon(step, span, view.barrier)
-            if end <= view.frontier:
+            progress = dict(self.progress.get(run_id, {}))
+            moved = persist_progress is not None and rank is not None and \
+                progress.get(rank, -1) > view.record.progress.get(rank, -1)
+            if end <= view.frontier and not (moved and persist_progress):
+                if moved:
+                    self._persist_progress(run_id, view.frontier)
                 if step >= view.extend_at:
                     self.extend_ahead(run_id, step)
                 return view, end
+            if end <= view.frontier:  # the rank's step is written before the answer
+                await self.apply(run_id, partial(_extend, view.frontier, progress,
+                                                 dict(self.seen.get(run_id, {}))))
+                continue
             await self._extend_to(run_id, self._target(run_id, step, end), end)
 
     def _target(self, run_id: str, step: int, end: int) -> int:
@@ -433,8 +466,22 @@ class LiveRuns:
             if view is not None and view.frontier >= needed:
                 return
             rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
-                _extend, target, dict(self.progress.get(run_id, {}))))
+                _extend, target, dict(self.progress.get(run_id, {})),
+                dict(self.seen.get(run_id, {}))))
             self.install(rec)
+
+    def _persist_progress(self, run_id: str, at_least: int) -> None:
+        """Write the ranks' progress in the background (a lease renewal need not wait)."""
+        async def write() -> None:
+            progress = dict(self.progress.get(run_id, {}))
+            seen = dict(self.seen.get(run_id, {}))
+            try:
+                await self.apply(run_id, partial(_extend, at_least, progress, seen))
+            except Exception:  # noqa: BLE001 - the next frontier write or report carries it
+                pass
+        task = asyncio.ensure_future(write())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def rewound(self, run_id: str, to_step: int) -> None:
         """Bring this process's progress of the run's ranks back to `to_step`."""

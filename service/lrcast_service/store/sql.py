@@ -89,12 +89,31 @@ def _run_columns(fields: dict[str, Any]) -> dict[str, Any]:
         if name == "frontier":
             columns["served_frontier"] = value
         elif name == "progress":
-            columns["progress"] = _dumps({str(k): v for k, v in value.items()})
+            columns["progress"] = _dump_progress(value, fields.get("seen", {}))
+        elif name == "seen":
+            continue  # stored with the progress
         elif name == "last_rewind":
             columns["last_rewind"] = _dumps(value) if value is not None else None
         else:
             columns[name] = value
     return columns
+
+
+def _dump_progress(progress: dict[int, int], seen: dict[int, float]) -> str:
+    """rank -> [step, last-seen time or null]; `_load_progress` reads it."""
+    return _dumps({str(r): [s, seen.get(r)] for r, s in progress.items()})
+
+
+def _load_progress(text: str) -> tuple[dict[int, int], dict[int, float]]:
+    """(steps, last-seen times); a bare step per rank is how older versions stored it."""
+    steps: dict[int, int] = {}
+    seen: dict[int, float] = {}
+    for key, value in json.loads(text).items():
+        step, when = value if isinstance(value, list) else (value, None)
+        steps[int(key)] = int(step)
+        if when is not None:
+            seen[int(key)] = float(when)
+    return steps, seen
 
 
 class _History:
@@ -199,6 +218,7 @@ class SqlStore(Store):
                             .where(t.rounds.c.run_id == run_id, t.rounds.c.decided.is_(True))
                             .order_by(t.rounds.c.step.desc()).limit(1)).first()
         last_decided = Round(last.step, True, value=last.value) if last else None
+        progress, seen = _load_progress(row.progress)
         steps = list(open_rounds) + ([last.step] if last else [])
         if steps:
             for r in conn.execute(sa.select(t.reports).where(t.reports.c.run_id == run_id,
@@ -210,7 +230,7 @@ class SqlStore(Store):
             run_id=row.id, spec=json.loads(row.spec), world_size=row.world_size,
             aggregate=row.aggregate, metadata=json.loads(row.metadata),
             created_at=row.created_at, version=row.version, frontier=row.served_frontier,
-            progress={int(k): v for k, v in json.loads(row.progress).items()},
+            progress=progress, seen=seen,
             last_rewind=json.loads(row.last_rewind) if row.last_rewind else None,
             instances=instances, segments=segments, decisions=decisions,
             open_rounds=open_rounds, last_decided=last_decided,
@@ -304,6 +324,8 @@ class SqlStore(Store):
     def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
         rec = self._must_load(conn, run_id)
         change, result = rule(rec, _History(conn, run_id))
+        if "progress" in change.run:  # the last-seen times are stored with it
+            change.run.setdefault("seen", rec.seen)
         if change:
             self._commit(conn, run_id, change)
         return change.record or self._must_load(conn, run_id), result

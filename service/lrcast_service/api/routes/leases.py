@@ -23,9 +23,14 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     locally (``Timeline.from_json``). horizon = step + steps, capped at the next undecided
     plateau round; the service persists served_frontier >= horizon before answering, so no
     amendment can change a leased step. A round pending at or below `step` is a barrier as
-    for ``/lr`` (long-poll `wait`, then 409 round_pending)."""
+    for ``/lr`` (long-poll `wait`, then 409 round_pending). `at` tells the service where the
+    rank is (its progress): leased steps past it are not used yet. A moved progress is
+    written in the background, or before the answer when `at` is `step` (a rank telling where
+    it stopped, e.g. when it closes its run)."""
     frontier.check_rank((await live.view(run_id)).world_size, body.rank)
-    view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait)
+    frontier.check_at(body.at, body.step + 1, "a lease's step is the rank's next one at most")
+    view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait,
+                                      at=body.at, persist_progress=body.at == body.step)
     # the served frontier only grows, so the lease's write is idempotent: its key is kept after
     return await key.keep(*encode(Lease(
         run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ...core import timeline
+from ...core import frontier, timeline
 from ...core.errors import StepOutOfRange
 from ...core.record import RunRecord
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
@@ -54,13 +54,17 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     reported, the values are aggregated and fed to the plateau rule once; the decision applies
     from `step` on. The same report again is a no-op 200; another value is 409
     report_conflict; a step before the latest decided round is 409 round_closed; a schedule
-    with no metric-driven part at `step` is 409 not_metric_driven. `version` changes when a
+    with no metric-driven part at `step` is 409 not_metric_driven; a step some rank has
+    already reached (`at` of its leases and reports, its ``/lr?rank=`` answers), where the
+    plateau rule is active, is 409 lr_already_served (with `served_step` and `rank`): an
+    LR a rank used never changes. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
+    frontier.check_at(body.at, (await live.view(run_id)).frontier,
+                      "no LR at or beyond the served frontier was used")
     keyed = key.keyed(lambda rec, _: encode(_answer(rec, body.step,
                                                     lambda s: _lr_in_batch(rec, s))))
-    done = await live.report(run_id, body.step, body.rank, body.value, keyed)
-    live.note_progress(run_id, body.rank, body.step)
+    done = await live.report(run_id, body.step, body.rank, body.value, body.at, keyed)
     if keyed is not None:
         rec, outcome = done
         if not outcome.replayed:

@@ -35,7 +35,7 @@ log = logging.getLogger("lrcast.service")
 
 def _run(view: RunView, live: LiveRuns) -> Run:
     rec = view.record
-    progress = live.progress_of(rec)
+    progress, seen = live.progress_of(rec)
     plateau = []
     for inst in rec.instances.values():
         state = rounds.plateau_state(inst)
@@ -52,7 +52,8 @@ def _run(view: RunView, live: LiveRuns) -> Run:
                                      missing_ranks=view.missing_ranks(s))
                         for s, r in sorted(rec.open_rounds.items())],
         last_decided_step=rec.last_decided.step if rec.last_decided else None,
-        progress=[RankProgress(rank=r, step=s) for r, s in sorted(progress.items())])
+        progress=[RankProgress(rank=r, step=s, updated_at=seen.get(r))
+                  for r, s in sorted(progress.items())])
 
 
 async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response,
