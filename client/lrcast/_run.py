@@ -108,6 +108,14 @@ class RunBase:
             body["scale"] = scale
         return Request("POST", f"{self._path}/amendments", json=body)
 
+    def _cooldown_request(self, steps: int, from_step: int | None, decay_type: str,
+                          min_lr_ratio: float) -> Request:
+        body: dict[str, Any] = {"cooldown": {"steps": steps, "decay_type": decay_type,
+                                             "min_lr_ratio": min_lr_ratio}}
+        if from_step is not None:
+            body["from_step"] = from_step
+        return Request("POST", f"{self._path}/amendments", json=body)
+
     def _rewind_request(self, step: int, resume_id: str | None) -> Request:
         body: dict[str, Any] = {"to_step": step}
         if resume_id is not None:
@@ -201,9 +209,7 @@ class RunBase:
         self._book.drop()
         return data or {}
 
-    def _amend_flow(self, from_step: int, schedule: Mapping[str, Any] | None,
-                    scale: float | None) -> Flow[dict[str, Any]]:
-        request = self._amend_request(from_step, schedule, scale)
+    def _amend_flow(self, request: Request) -> Flow[dict[str, Any]]:
         return (yield from self._client._send_flow(request)) or {}
 
     def _timeline_flow(self) -> Flow[Timeline]:
@@ -329,7 +335,17 @@ class Run(RunBase):
               scale: float | None = None) -> dict[str, Any]:
         """Change the schedule from `from_step` on (a new spec, or a `scale` of the one in
         force). Raises `AmendmentTooEarly` (with `min_step`) if a rank may have used it."""
-        return self._client._drive(self._amend_flow(from_step, schedule, scale))
+        return self._client._drive(self._amend_flow(
+            self._amend_request(from_step, schedule, scale)))
+
+    def cooldown(self, steps: int, *, from_step: int | None = None, decay_type: str = "linear",
+                 min_lr_ratio: float = 0.0) -> dict[str, Any]:
+        """Anneal now: from `from_step` (default: the first step an amendment may take) each
+        group's LR there decays over `steps` steps as transformers' warmup_stable_decay does
+        (`decay_type` "linear", "cosine" or "1-sqrt"), to `min_lr_ratio` x that LR. Returns the
+        amendment (its `from_step` resolved); `AmendmentTooEarly` as `amend`."""
+        return self._client._drive(self._amend_flow(
+            self._cooldown_request(steps, from_step, decay_type, min_lr_ratio)))
 
     def timeline(self) -> Timeline:
         """The run's resolved schedule as the service holds it now (read-only, no lease)."""
@@ -372,7 +388,14 @@ class AsyncRun(RunBase):
     async def amend(self, from_step: int, schedule: Mapping[str, Any] | None = None,
                     scale: float | None = None) -> dict[str, Any]:
         """As `Run.amend`."""
-        return await self._client._drive(self._amend_flow(from_step, schedule, scale))
+        return await self._client._drive(self._amend_flow(
+            self._amend_request(from_step, schedule, scale)))
+
+    async def cooldown(self, steps: int, *, from_step: int | None = None,
+                       decay_type: str = "linear", min_lr_ratio: float = 0.0) -> dict[str, Any]:
+        """As `Run.cooldown`."""
+        return await self._client._drive(self._amend_flow(
+            self._cooldown_request(steps, from_step, decay_type, min_lr_ratio)))
 
     async def timeline(self) -> Timeline:
         """As `Run.timeline`."""

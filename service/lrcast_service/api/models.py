@@ -146,14 +146,26 @@ class ReportOut(BaseModel):
     version: int
 
 
+class CooldownIn(_Body):
+    """The decay phase of transformers' ``warmup_stable_decay`` from the LRs in force at
+    ``from_step``: ``lr * ((1 - r) * value + r)`` over `steps` steps, then ``lr * r``."""
+
+    steps: int = Field(ge=1, le=MAX_STEP, description="length of the decay, N")
+    decay_type: Literal["linear", "cosine", "1-sqrt"] = "linear"
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+
+
 class AmendmentIn(_Body):
     """Either a new `schedule` from `from_step` on (it starts at its own step 0 there, with
-    a fresh plateau state), or a `scale` that multiplies the schedule in force at
-    `from_step` (scales compound). Segments at or after `from_step` are replaced."""
+    a fresh plateau state), a `scale` that multiplies the schedule in force at
+    `from_step` (scales compound), or a `cooldown` from the LRs in force at `from_step`.
+    Segments at or after `from_step` are replaced. Without `from_step`: from the first step
+    an amendment may take (`min_amendment_step`)."""
 
-    from_step: Step
+    from_step: Step | None = None
     schedule: Spec | None = None
     scale: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    cooldown: CooldownIn | None = None
 
 
 class AmendmentOut(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ...core import amendments
+from ...core.changes import Change, History
+from ...core.record import RunRecord
 from ..deps import LiveDep
 from ..models import AmendmentIn, AmendmentOut
 from ..params import RunId
@@ -15,13 +17,20 @@ router = APIRouter(prefix="/v1", tags=["amendments"])
 @router.post("/runs/{run_id}/amendments", response_model=AmendmentOut)
 async def amend(run_id: RunId, body: AmendmentIn, live: LiveDep) -> AmendmentOut:
     """From `from_step` on, either a new `schedule` (it starts at its own step 0 there, as a
-    SequentialLR member does, with a fresh plateau state) or `scale` x the schedule in force
-    (scales compound: 0.5 then 0.5 is 0.25). Segments from `from_step` on are replaced.
-    409 amendment_too_early with `min_step` when a rank was already served (or leased) an LR
-    at or beyond `from_step`, or a plateau round lies beyond it."""
-    amendments.check_amendment(body.schedule, body.scale)
+    SequentialLR member does, with a fresh plateau state), `scale` x the schedule in force
+    (scales compound: 0.5 then 0.5 is 0.25) or a `cooldown` (transformers' WSD decay phase
+    from the LRs in force at `from_step`). Segments from `from_step` on are replaced; without
+    `from_step`, from the first step an amendment may take. 409 amendment_too_early with
+    `min_step` when a rank was already served (or leased) an LR at or beyond `from_step`, or
+    a plateau round lies beyond it."""
+    cooldown = body.cooldown.model_dump() if body.cooldown is not None else None
+    amendments.check_amendment(body.schedule, body.scale, cooldown)
     await live.view(run_id)  # 404 before the write transaction
-    rec, _ = await live.apply(run_id, lambda rec, _: (
-        amendments.amend(rec, body.from_step, body.schedule, body.scale), None))
-    return AmendmentOut(run_id=run_id, from_step=body.from_step, version=rec.version,
+
+    def rule(rec: RunRecord, _: History) -> tuple[Change, int]:
+        change = amendments.amend(rec, body.from_step, body.schedule, body.scale, cooldown)
+        return change, change.replace_segments_from
+
+    rec, from_step = await live.apply(run_id, rule)
+    return AmendmentOut(run_id=run_id, from_step=from_step, version=rec.version,
                         timeline=(await live.view(run_id)).timeline_json())
