@@ -36,6 +36,14 @@ export function renderRun(root, id) {
   const liveToggle = h('input', { type: 'checkbox', id: 'live', checked: true });
   const horizonInput = h('input', { type: 'number', id: 'horizon', min: 2, step: 1, title: 'steps drawn (the schedule\'s length by default)' });
   const liveState = h('span', { class: 'muted small', id: 'live-state' });
+  // Cooldown now: transformers' WSD decay from the LRs in force at the first step an
+  // amendment may take (or the step given), via POST .../amendments {"cooldown"}
+  const coolSteps = h('input', { type: 'number', id: 'cooldown-steps', min: 1, step: 1, value: 1000 });
+  const coolFrom = h('input', { type: 'number', id: 'cooldown-from', min: 0, step: 1, placeholder: 'first allowed' });
+  const coolDecay = h('select', { id: 'cooldown-decay' }, ['linear', 'cosine', '1-sqrt'].map((d) => h('option', { value: d }, d)));
+  const coolRatio = h('input', { type: 'number', id: 'cooldown-ratio', min: 0, max: 1, step: 0.01, value: 0 });
+  const coolButton = h('button', { type: 'button', id: 'cooldown-button' }, 'Cool down now');
+  const coolState = h('span', { class: 'small', id: 'cooldown-state' });
 
   fill(root,
     h('p', { class: 'small' }, h('a', { href: '#/runs' }, '← Runs')),
@@ -49,6 +57,10 @@ export function renderRun(root, id) {
         h('label', { class: 'small' }, 'steps', horizonInput),
         h('a', { class: 'small', id: 'compare-link', href: `#/compare?runs=${encodeURIComponent(id)}` }, 'compare with other runs')),
       lrBox, lrStatus),
+    h('div', { class: 'card row', id: 'cooldown-card' }, h('b', {}, 'Cooldown'),
+      h('label', { class: 'small' }, 'steps ', coolSteps), h('label', { class: 'small' }, 'from step ', coolFrom),
+      h('label', { class: 'small' }, 'decay ', coolDecay), h('label', { class: 'small' }, 'min LR ratio ', coolRatio),
+      coolButton, coolState),
     suggestionCard,
     metricCard,
     h('div', { class: 'card' }, h('h2', {}, 'Event history'),
@@ -88,7 +100,7 @@ export function renderRun(root, id) {
       const step = eventStep(e);
       if (step === null) continue;
       if (e.kind === 'amendment') {
-        out.push({ x: step, label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', title: `amendment from step ${step}` });
+        out.push({ x: step, label: e.data && e.data.cooldown ? 'cooldown' : e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', title: `amendment from step ${step}` });
       } else if (e.kind === 'rewind') {
         out.push({ x: step, label: `rewind to ${step}`, kind: 'rewind', title: `rewound to step ${step}` });
       }
@@ -208,6 +220,7 @@ export function renderRun(root, id) {
       const v = decisionValue(e);
       return `${isReduction(e) ? `LR ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` : `LR stays ${fmt(decisionNew(e))}`}${v !== null ? `; aggregated metric ${fmt(v)}` : ''}`;
     }
+    if (e.kind === 'amendment' && d.cooldown) return `cooldown over ${d.cooldown.steps} steps (${d.cooldown.decay_type}) to ${fmt(d.cooldown.min_lr_ratio)} × the LR`;
     if (e.kind === 'amendment') return d.scale ? `scale × ${d.scale}` : `new schedule: ${JSON.stringify(d.schedule ?? d)}`;
     if (e.kind === 'rewind') return `resumed from step ${d.to_step ?? eventStep(e)}`;
     return Object.keys(d).length ? JSON.stringify(d) : '';
@@ -280,6 +293,20 @@ export function renderRun(root, id) {
   }
   function kick() { chain += 1; clearTimeout(timer); loop(chain); }
 
+  coolButton.addEventListener('click', async () => {
+    const cooldown = { steps: Math.floor(Number(coolSteps.value)), decay_type: coolDecay.value, min_lr_ratio: Number(coolRatio.value) };
+    const body = coolFrom.value === '' ? { cooldown } : { from_step: Math.floor(Number(coolFrom.value)), cooldown };
+    coolButton.disabled = true;
+    try {
+      const done = await api(runPath(id, '/amendments'), { method: 'POST', body });
+      coolState.textContent = `cooling down from step ${done.from_step} (version ${done.version})`;
+      coolState.className = 'small';
+      state.progressKey = null; kick();
+    } catch (err) {
+      coolState.textContent = err.message;
+      coolState.className = 'small error';
+    } finally { coolButton.disabled = false; }
+  });
   logToggle.addEventListener('change', () => { logScale = logToggle.checked; drawCurve(); });
   horizonInput.addEventListener('change', () => { state.progressKey = null; kick(); });
   const turnPage = (delta) => { eventPage += delta; loadEventPage().then(drawEvents).catch((err) => { eventsLabel.textContent = err.message; }); };
