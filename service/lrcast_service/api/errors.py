@@ -53,6 +53,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.AmendmentTooEarly: (409, "amendment_too_early"),
     errors.NotRangeTest: (409, "not_range_test"),
     errors.RangeTestStopped: (409, "range_test_stopped"),
+    errors.RewindDirective: (409, "rewind"),
 }
 
 

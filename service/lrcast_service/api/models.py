@@ -27,6 +27,25 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SpikePolicy(_Body):
+    """The loss-spike rule (`core/autopilot.py`): a step's mean loss over ranks vs the median
+    and MAD of the `window` steps before it; `consecutive` steps with z > `threshold`."""
+
+    window: int = Field(50, ge=5, le=10_000)
+    threshold: float = Field(6.0, gt=0, le=1e6, allow_inf_nan=False)
+    consecutive: int = Field(3, ge=1, le=10_000)
+    lr_scale: float = Field(0.5, gt=0, le=1e6, allow_inf_nan=False,
+                            description="the LR is multiplied by it from the checkpoint on")
+    skip_batches: int = Field(200, ge=0, le=MAX_STEP)
+
+
+class AutopilotPolicy(_Body):
+    """``act``: on a spike, one rewind directive to every rank; ``alert``: an event only."""
+
+    spike: SpikePolicy = Field(default_factory=SpikePolicy)
+    mode: Literal["act", "alert"] = "alert"
+
+
 class RunCreate(_Body):
     """Body of ``PUT /v1/runs/{run_id}`` and ``POST /v1/runs``."""
 
@@ -34,6 +53,7 @@ class RunCreate(_Body):
     world_size: int = Field(1, ge=1, le=65536, description="ranks that report each round")
     aggregate: Aggregate = Field("mean", description="how a round's values are combined")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    autopilot: AutopilotPolicy | None = None
 
 
 class RankProgress(BaseModel):
@@ -181,6 +201,8 @@ class RewindIn(_Body):
 
     to_step: Step
     resume_id: str | None = Field(None, max_length=256)
+    rank: int | None = Field(None, ge=0, le=65535,
+                             description="the rank acknowledging an autopilot directive")
 
 
 class RewindOut(BaseModel):
@@ -212,10 +234,44 @@ class Lease(BaseModel):
     world_size: int
 
 
+class LossesIn(_Body):
+    """One rank's training losses, ``[[step, loss], ...]``, sent in batches."""
+
+    rank: int = Field(0, ge=0, le=65535)
+    points: list[tuple[Step, Finite]] = Field(max_length=MAX_POINTS)
+
+
+class LossesOut(BaseModel):
+    run_id: str
+    received: int
+    new: int = Field(description="points not seen before (a repeat is counted once)")
+    events: list[str] = Field(description="what the autopilot raised: spike, directive, ...")
+
+
+class LossCurve(BaseModel):
+    """``GET .../losses``: the mean loss over ranks of every step all ranks sent."""
+
+    run_id: str
+    steps: list[int]
+    mean: list[float]
+    next: int | None
+
+
+class CheckpointIn(_Body):
+    step: Step
+
+
+class CheckpointOut(BaseModel):
+    run_id: str
+    step: int
+    new: bool = Field(description="False when this checkpoint was announced before")
+
+
 class Event(BaseModel):
     id: int
     time: float
-    kind: str = Field(description="created, decision, amendment, rewind")
+    kind: str = Field(description="created, decision, amendment, rewind, checkpoint, spike, "
+                                  "directive, acknowledgement, recovery")
     data: dict[str, Any]
 
 

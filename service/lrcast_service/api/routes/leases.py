@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ...core import frontier
+from ...core import autopilot, frontier
+from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..models import Lease, LeaseIn
 from ..params import RunId, WaitQ
@@ -14,7 +15,8 @@ router = APIRouter(prefix="/v1", tags=["leases"])
 
 
 @router.post("/runs/{run_id}/leases", response_model=Lease,
-             responses={409: {"description": "round_pending (with step, missing_ranks)"}})
+             responses={409: {"description": "round_pending (with step, missing_ranks); rewind "
+                                             "(an autopilot directive for this rank)"}})
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, wait: WaitQ = 0.0) -> Lease:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them
     locally (``Timeline.from_json``). horizon = step + steps, capped at the next undecided
@@ -23,6 +25,12 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, wait: WaitQ = 0.0) 
     for ``/lr`` (long-poll `wait`, then 409 round_pending)."""
     frontier.check_rank((await live.view(run_id)).world_size, body.rank)
     view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait)
+    directive = autopilot.blocking_directive(view.record, body.rank, body.step)
+    if directive is not None:  # this rank must rewind first (409 rewind)
+        raise RewindDirective(directive)
+    directive = autopilot.blocking_directive(view.record, body.rank, horizon)
+    if directive is not None:  # every rank meets the directive at the same step
+        horizon = directive["at_step"]
     return Lease(run_id=run_id, version=view.version, timeline=view.timeline_json(),
                  start=body.step, horizon=horizon, metric_driven=view.metric_driven,
                  world_size=view.world_size)
