@@ -13,7 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 
+import lrcast
+import lrcast.torch
 from lrcast.schedules import parse
 from tests.support import LRCastServer
 
@@ -85,3 +88,34 @@ def test_noise_without_a_spike_gets_no_directive(pilot: LRCastServer, tmp_path: 
     assert "spike" not in kinds and "directive" not in kinds
     assert httpx.get(f"{pilot.url}/v1/runs/{run_id}/losses").json()["steps"] == list(
         range(1500))
+
+
+def test_remote_scheduler_step_raises_the_rewind(pilot: LRCastServer) -> None:
+    run_id = f"torch-{uuid.uuid4().hex[:8]}"
+    policy = {"mode": "act", "spike": {"window": 10, "consecutive": 2, "lr_scale": 0.25,
+                                       "skip_batches": 3}}
+    lease = lrcast.LeasePolicy(steps=5, seconds=None, min_steps=5)
+    with lrcast.Client(pilot.url, lease=lease) as client:
+        run = client.run(run_id, schedule=SCHEDULE, autopilot=policy)
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        sched = lrcast.torch.RemoteScheduler(opt, run)
+        run.checkpoint(0)
+        run.checkpoint(10)
+        for _ in range(1, 20):
+            opt.step()
+            sched.step()
+        points = [[k, 1.0 + 0.01 * (k % 3)] for k in range(20)] + [[20, 9.0], [21, 9.0]]
+        httpx.post(f"{pilot.url}/v1/runs/{run_id}/losses", json={"rank": 0, "points": points})
+        with pytest.raises(lrcast.errors.Rewind) as caught:
+            for _ in range(100):
+                opt.step()
+                sched.step()
+        directive = caught.value
+        assert directive.to_step == 10 and directive.skip_batches == 3
+        assert directive.lr_scale == 0.25 and sched.last_epoch == directive.step - 1
+        run.rewind(directive.to_step, resume_id=directive.directive_id)
+        state = {**sched.state_dict(), "last_epoch": directive.to_step}
+        sched.load_state_dict(state)
+        opt.step()
+        sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(parse(SCHEDULE).lr(11) * 0.25)
