@@ -137,6 +137,16 @@ def lr(
         print(f"momentum: {fmt(data['momentum'])}")
 
 
+def _post_amendment(conn: Connection, run_id: str, body: dict[str, Any]) -> Any:
+    """POST the amendment; its answer, or None once printed as JSON (``--json``)."""
+    with conn.client() as client:
+        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
+    if conn.json:
+        print_json(data)
+        return None
+    return data
+
+
 def amend(
     conn: Connection, run_id: RunId,
     from_step: Annotated[int, typer.Option(min=0, metavar="S", show_default=False,
@@ -155,10 +165,8 @@ def amend(
         body["schedule"] = load_spec(spec)
     else:
         body["scale"] = scale
-    with conn.client() as client:
-        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
-    if conn.json:
-        print_json(data)
+    data = _post_amendment(conn, run_id, body)
+    if data is None:
         return
     what = f"scaled by {fmt(scale)}" if scale is not None else "new schedule"
     print(f"run {run_id} amended from step {from_step} ({what}); "
@@ -183,10 +191,8 @@ def cooldown(
                                          "min_lr_ratio": min_lr_ratio}}
     if from_step is not None:
         body["from_step"] = from_step
-    with conn.client() as client:
-        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
-    if conn.json:
-        print_json(data)
+    data = _post_amendment(conn, run_id, body)
+    if data is None:
         return
     print(f"run {run_id} cools down from step {data.get('from_step')} over {steps} steps "
           f"({decay_type.value}, to {fmt(min_lr_ratio)} x); version {data.get('version')}")
