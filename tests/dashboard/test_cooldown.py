@@ -1,6 +1,7 @@
-"""The run page's "Cool down now" button in headless Chromium against a real service: it
+"""The run page in headless Chromium against a real service: the "Cool down now" button
 amends the run from the first allowed step with transformers' WSD decay, the curve marks
-it, and a refused step shows the service's reason."""
+it, and a refused step shows the service's reason; the loss chart marks the autopilot's
+spikes."""
 
 from __future__ import annotations
 
@@ -42,3 +43,16 @@ def test_the_cooldown_button_anneals_the_run_from_the_first_allowed_step(
         page.click("#cooldown-button")
         page.wait_for_selector("#cooldown-state.error:has-text('amend from step')")
         assert len(http.get("/v1/runs/dash-cooldown").json()["timeline"]) == 2
+
+
+def test_the_loss_chart_marks_the_autopilot_ledger(service: Any, page: Any) -> None:
+    with service.client() as http:
+        http.put("/v1/runs/dash-spike", json={"schedule": STEP, "autopilot": {
+            "mode": "alert", "spike": {"window": 20, "consecutive": 2}}})
+        points = [[k, 1.0 + 0.01 * (k % 5)] for k in range(60)] + [[60, 9.0], [61, 9.0]]
+        assert http.post("/v1/runs/dash-spike/losses",
+                         json={"rank": 0, "points": points}).json()["events"] == ["spike"]
+        page.goto(service.url + "/#/runs/dash-spike")
+        assert wait_for_curve(page, "#loss-chart", 62) == 62
+        page.wait_for_selector("#loss-chart .marker.spike")
+        screenshot(page, "run-loss-spike")

@@ -27,6 +27,7 @@ export function renderRun(root, id) {
   const lrStatus = h('p', { class: 'muted small', id: 'lr-status' });
   const metricCard = h('div', { class: 'card', id: 'metric-card', hidden: true });
   const suggestionCard = h('div', { class: 'card', id: 'suggestion-card', hidden: true });
+  const lossCard = h('div', { class: 'card', id: 'loss-card', hidden: true });
   const eventsBody = h('tbody', { id: 'events-body' });
   const eventsPrev = h('button', { type: 'button', id: 'events-prev', disabled: true }, '← Older');
   const eventsNext = h('button', { type: 'button', id: 'events-next', disabled: true }, 'Newer →');
@@ -62,6 +63,7 @@ export function renderRun(root, id) {
       h('label', { class: 'small' }, 'decay ', coolDecay), h('label', { class: 'small' }, 'min LR ratio ', coolRatio),
       coolButton, coolState),
     suggestionCard,
+    lossCard,
     metricCard,
     h('div', { class: 'card' }, h('h2', {}, 'Event history'),
       h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody), eventsPager));
@@ -142,6 +144,28 @@ export function renderRun(root, id) {
       }],
       xLabel: 'step', yLabel: 'metric', height: 220, toolbar: true, name: `metric-${id}`,
       markers: markers().filter((m) => m.kind === 'decision'), legendKinds: ['decision'],
+    });
+  }
+
+  // the training loss the ranks send (GET .../losses: the mean over ranks), with the
+  // autopilot's ledger: spikes, the rewinds it directed, recoveries
+  function drawLosses() {
+    const l = state.losses;
+    lossCard.hidden = !l || !l.steps.length;
+    if (lossCard.hidden) return;
+    const box = h('div', { id: 'loss-chart' });
+    fill(lossCard, h('h2', {}, 'Training loss (mean over ranks)'), box);
+    const ledger = [];
+    for (const e of state.events) {
+      const d = e.data || {};
+      if (e.kind === 'spike') ledger.push({ x: d.step, label: d.directive_id ? 'spike: rewind' : 'spike', kind: 'spike', title: `loss spike from step ${d.step} (${d.mode})` });
+      else if (e.kind === 'directive') ledger.push({ x: d.to_step, label: `rewind to ${d.to_step}, skip ${d.skip_batches}, lr × ${d.lr_scale}`, kind: 'directive', title: `directive ${d.directive_id}: every rank at step ${d.at_step}` });
+      else if (e.kind === 'recovery') ledger.push({ x: d.step, label: d.recovered ? 'recovered' : 'not recovered', kind: 'recovery', title: `directive ${d.directive_id}` });
+    }
+    plot(box, {
+      x: l.steps, series: [{ name: 'loss', color: '#5f3dc4', values: l.mean }],
+      xLabel: 'step', yLabel: 'loss', height: 220, toolbar: true, name: `loss-${id}`,
+      markers: ledger, legendKinds: ['spike', 'directive', 'recovery'],
     });
   }
 
@@ -246,7 +270,7 @@ export function renderRun(root, id) {
     drawFacts();
     if (!changed) return;
     const top = furthestStep(run);
-    const [events, rounds, suggestion, current] = await Promise.all([
+    const [events, rounds, suggestion, current, , losses] = await Promise.all([
       eventsAfter(id, state.events.length ? state.events[state.events.length - 1].id : 0)
         .then((fresh) => state.events.concat(fresh)).catch(() => state.events),
       run.metric_driven || run.schedule.type === 'LRRangeTest'
@@ -255,7 +279,9 @@ export function renderRun(root, id) {
       top === null ? null : lrsUpTo(id, top, top + 1, 1)
         .then((r) => (r.lr.length ? r.lr[0] : (r.cut && r.cut.code === 'round_pending' ? `waits for the round at step ${r.cut.step}` : null))).catch(() => null),
       loadEventPage().catch(() => null),
+      api(runPath(id, '/losses')).catch(() => null),
     ]);
+    state.losses = losses;
     if (!alive) return;
     state.events = events;
     state.currentLR = current;
@@ -280,6 +306,7 @@ export function renderRun(root, id) {
     drawCurve();
     drawMetric();
     drawSuggestion();
+    drawLosses();
     drawEvents();
   }
 
@@ -316,7 +343,7 @@ export function renderRun(root, id) {
     if (liveToggle.checked) kick();
     else { chain += 1; clearTimeout(timer); liveState.textContent = 'paused'; }
   });
-  const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); };
+  const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); drawLosses(); };
   window.addEventListener('resize', onResize);
   kick();
   return () => { alive = false; clearTimeout(timer); window.removeEventListener('resize', onResize); };
