@@ -52,3 +52,7 @@ class RunRecord:
     last_round_step: int | None
     #: the run's change counter as loaded (``runs.seq``; see store/notify.py)
     seq: int = 0
+    #: the autopilot policy given at creation (None: no autopilot), and the detector's and
+    #: the directive's state (`core/autopilot.py`)
+    autopilot: dict[str, Any] | None = None
+    autopilot_state: dict[str, Any] = field(default_factory=dict)

@@ -107,6 +107,12 @@ class Store(ABC):
         """(step, aggregated value) of the decided rounds in step order, up to the first open."""
 
     @abstractmethod
+    def loss_means(self, run_id: str, world_size: int, after: int,
+                   limit: int) -> list[tuple[int, float]]:
+        """(step, mean loss over ranks) of the steps after `after` that all `world_size`
+        ranks sent, in step order."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise if the database does not answer."""
 
