@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -331,8 +332,10 @@ class Lease(BaseModel):
 class LossesIn(_Body):
     """One rank's training losses, ``[[step, loss], ...]``, sent in batches."""
 
-    rank: int = Field(0, ge=0, le=65535)
-    points: list[tuple[Step, Finite]] = Field(max_length=MAX_POINTS)
+    rank: Integer = Field(0, ge=0, le=65535)
+    #: a JSON array is a tuple here (strict mode otherwise wants a Python tuple); its items
+    #: stay strict
+    points: list[Annotated[tuple[Step, Finite], Strict(False)]] = Field(max_length=MAX_POINTS)
 
 
 class LossesOut(BaseModel):
