@@ -51,6 +51,7 @@ class BaseClient:
         self.retries = retries or Retries()
         self.lease_policy = lease or LeasePolicy()
         self._exchange = Exchange(self.urls, self.retries, preferred=0)
+        self._runs: list[Any] = []
         self._http = self._open(transport)
 
     def _open(self, transport: Any) -> Any:
@@ -80,7 +81,8 @@ class BaseClient:
 
     def _run_flow(self, run_id: str | None, schedule: Mapping[str, Any] | None,
                   world_size: int | None, aggregate: str,
-                  metadata: Mapping[str, Any] | None, rank: int | None) -> Flow[Any]:
+                  metadata: Mapping[str, Any] | None, rank: int | None,
+                  autopilot: Mapping[str, Any] | None = None) -> Flow[Any]:
         run_id = run_id_from_env() if run_id is None else run_id
         rank = rank_from_env() if rank is None else rank
         if schedule is None:
@@ -89,9 +91,12 @@ class BaseClient:
             request = Request("PUT", f"/v1/runs/{run_id}", json={
                 "schedule": dict(schedule),
                 "world_size": world_size_from_env() if world_size is None else world_size,
-                "aggregate": aggregate, "metadata": dict(metadata or {})})
+                "aggregate": aggregate, "metadata": dict(metadata or {}),
+                **({"autopilot": dict(autopilot)} if autopilot is not None else {})})
         info = yield from self._send_flow(request)
-        return self._run_class(self, run_id, rank=rank, info=info or {})
+        run = self._run_class(self, run_id, rank=rank, info=info or {})
+        self._runs.append(run)  # their buffered losses are sent on close
+        return run
 
 
 class Client(BaseClient):
@@ -114,13 +119,15 @@ class Client(BaseClient):
 
     def run(self, run_id: str | None = None, schedule: Mapping[str, Any] | None = None, *,
             world_size: int | None = None, aggregate: str = "mean",
-            metadata: Mapping[str, Any] | None = None, rank: int | None = None) -> Run:
+            metadata: Mapping[str, Any] | None = None, rank: int | None = None,
+            autopilot: Mapping[str, Any] | None = None) -> Run:
         """Ensure the run exists (the idempotent PUT, so every rank may call this at start-up)
         and return it as this rank sees it. Without `schedule`, attach to an existing run.
         `run_id` defaults to torchrun's `TORCHELASTIC_RUN_ID`; `world_size` and `rank` to the
-        launcher's variables (torchrun, Open MPI, PMI, SLURM)."""
+        launcher's variables (torchrun, Open MPI, PMI, SLURM). `autopilot` is the run's
+        loss-spike policy (``{"spike": {...}, "mode": "act" | "alert"}``)."""
         return self._drive(self._run_flow(run_id, schedule, world_size, aggregate, metadata,
-                                          rank))
+                                          rank, autopilot))
 
     def _drive(self, flow: Flow[T]) -> T:
         done, value = advance(flow, None)
@@ -144,7 +151,10 @@ class Client(BaseClient):
         return command.job.wait(command.timeout)  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Close the connections; lease renewals in flight end with them."""
+        """Send the runs' buffered losses, then close the connections; lease renewals in
+        flight end with them."""
+        for run in self._runs:
+            run.flush_losses()
         self._http.close()
         self._join_renewals()
 
@@ -210,10 +220,11 @@ class AsyncClient(BaseClient):
     async def run(self, run_id: str | None = None,
                   schedule: Mapping[str, Any] | None = None, *, world_size: int | None = None,
                   aggregate: str = "mean", metadata: Mapping[str, Any] | None = None,
-                  rank: int | None = None) -> AsyncRun:
+                  rank: int | None = None,
+                  autopilot: Mapping[str, Any] | None = None) -> AsyncRun:
         """As `Client.run`."""
         return await self._drive(self._run_flow(run_id, schedule, world_size, aggregate,
-                                                metadata, rank))
+                                                metadata, rank, autopilot))
 
     async def _drive(self, flow: Flow[T]) -> T:
         done, value = advance(flow, None)
@@ -238,6 +249,8 @@ class AsyncClient(BaseClient):
         return None
 
     async def aclose(self) -> None:
+        for run in self._runs:
+            await run.flush_losses()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:

@@ -27,6 +27,8 @@ from .schedules import Timeline
 if TYPE_CHECKING:
     from ._client import AsyncClient, BaseClient, Client
 
+#: a loss batch leaves after this many points, or this many seconds after the last one
+LOSS_BATCH, LOSS_EVERY = 100, 2.0
 #: what `RunBase._read` evaluates
 LRS, LR, MOMENTUMS, MOMENTUM = range(4)
 
@@ -62,6 +64,10 @@ class RunBase:
         self.current_step: int | None = None
         #: the ``at`` last sent (`close` sends the final step only if it moved since)
         self._told: int | None = None
+        #: losses not sent yet ([step, value]), and when the last batch left
+        self._losses: list[list[float]] = []
+        self._losses_sent_at = time.monotonic()
+        self._loss_jobs: list[Background] = []
 
     @property
     def world_size(self) -> int | None:
@@ -128,8 +134,25 @@ class RunBase:
             body["scale"] = scale
         return Request("POST", f"{self._path}/amendments", json=body)
 
+    def _cooldown_request(self, steps: int, from_step: int | None, decay_type: str,
+                          min_lr_ratio: float) -> Request:
+        body: dict[str, Any] = {"cooldown": {"steps": steps, "decay_type": decay_type,
+                                             "min_lr_ratio": min_lr_ratio}}
+        if from_step is not None:
+            body["from_step"] = from_step
+        return Request("POST", f"{self._path}/amendments", json=body)
+
+    def _losses_request(self) -> Request | None:
+        """The buffered losses as one request (the buffer is emptied), or None."""
+        points, self._losses = self._losses, []
+        self._losses_sent_at = time.monotonic()
+        if not points:
+            return None
+        return Request("POST", f"{self._path}/losses",
+                       json={"rank": self.rank, "points": points})
+
     def _rewind_request(self, step: int, resume_id: str | None) -> Request:
-        body: dict[str, Any] = {"to_step": step}
+        body: dict[str, Any] = {"to_step": step, "rank": self.rank}
         if resume_id is not None:
             body["resume_id"] = resume_id
         return Request("POST", f"{self._path}/rewind", json=body)
@@ -234,9 +257,34 @@ class RunBase:
         self._book.drop()
         return data or {}
 
-    def _amend_flow(self, from_step: int, schedule: Mapping[str, Any] | None,
-                    scale: float | None) -> Flow[dict[str, Any]]:
-        request = self._amend_request(from_step, schedule, scale)
+    def _log_loss_flow(self, step: int, value: float) -> Flow[None]:
+        """Buffer the point; every `LOSS_BATCH` points or `LOSS_EVERY` seconds the buffer
+        leaves in the background (the training thread never waits for it)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise errors.InvalidRequest(f"value: must be a finite number, got {value!r}",
+                                        field="value", code="invalid")
+        self._losses.append([int(step), value])
+        due = (len(self._losses) >= LOSS_BATCH
+               or time.monotonic() - self._losses_sent_at >= LOSS_EVERY)
+        self._loss_jobs = [job for job in self._loss_jobs if not job.finished]
+        request = self._losses_request() if due else None
+        if request is not None:
+            job = yield Spawn(self._client._send_flow(request),
+                              name=f"lrcast-losses-{self.run_id}")
+            self._loss_jobs.append(job)
+
+    def _flush_losses_flow(self) -> Flow[None]:
+        """Send what is buffered now, after the batches in flight."""
+        timeouts = self._client.timeouts
+        for job in self._loss_jobs:
+            yield Join(job, timeouts.connect + timeouts.read)
+        self._loss_jobs = []
+        request = self._losses_request()
+        if request is not None:
+            yield from self._client._send_flow(request)
+
+    def _amend_flow(self, request: Request) -> Flow[dict[str, Any]]:
         return (yield from self._client._send_flow(request)) or {}
 
     def _timeline_flow(self) -> Flow[Timeline]:
@@ -353,14 +401,40 @@ class Run(RunBase):
 
     def rewind(self, step: int, resume_id: str | None = None) -> dict[str, Any]:
         """The job resumed from a checkpoint at `step`: plateau reports and decisions after it
-        are dropped on the service (idempotent: every rank may call it)."""
+        are dropped on the service (idempotent: every rank may call it). After a `Rewind`,
+        pass its `directive_id` as `resume_id`: that acknowledges it for this rank."""
         return self._client._drive(self._rewind_flow(step, resume_id))
+
+    def log_loss(self, step: int, value: float) -> None:
+        """Record this rank's training loss at `step` for the autopilot: buffered and sent in
+        batches in the background (never a call per step, never a wait for other ranks)."""
+        self._client._drive(self._log_loss_flow(step, value))
+
+    def flush_losses(self) -> None:
+        """Send the buffered losses now (`Client.close` does it)."""
+        self._client._drive(self._flush_losses_flow())
+
+    def checkpoint(self, step: int) -> dict[str, Any]:
+        """Announce that the job saved a checkpoint after `step` (idempotent): the autopilot
+        rewinds to the latest one before a loss spike."""
+        return self._client._drive(self._client._send_flow(
+            Request("POST", f"{self._path}/checkpoints", json={"step": step})))
 
     def amend(self, from_step: int, schedule: Mapping[str, Any] | None = None,
               scale: float | None = None) -> dict[str, Any]:
         """Change the schedule from `from_step` on (a new spec, or a `scale` of the one in
         force). Raises `AmendmentTooEarly` (with `min_step`) if a rank may have used it."""
-        return self._client._drive(self._amend_flow(from_step, schedule, scale))
+        return self._client._drive(self._amend_flow(
+            self._amend_request(from_step, schedule, scale)))
+
+    def cooldown(self, steps: int, *, from_step: int | None = None, decay_type: str = "linear",
+                 min_lr_ratio: float = 0.0) -> dict[str, Any]:
+        """Anneal now: from `from_step` (default: the first step an amendment may take) each
+        group's LR there decays over `steps` steps as transformers' warmup_stable_decay does
+        (`decay_type` "linear", "cosine" or "1-sqrt"), to `min_lr_ratio` x that LR. Returns the
+        amendment (its `from_step` resolved); `AmendmentTooEarly` as `amend`."""
+        return self._client._drive(self._amend_flow(
+            self._cooldown_request(steps, from_step, decay_type, min_lr_ratio)))
 
     def timeline(self) -> Timeline:
         """The run's resolved schedule as the service holds it now (read-only, no lease)."""
@@ -411,10 +485,30 @@ class AsyncRun(RunBase):
         """As `Run.rewind`."""
         return await self._client._drive(self._rewind_flow(step, resume_id))
 
+    async def log_loss(self, step: int, value: float) -> None:
+        """As `Run.log_loss` (a batch leaves as a task)."""
+        await self._client._drive(self._log_loss_flow(step, value))
+
+    async def flush_losses(self) -> None:
+        """As `Run.flush_losses`."""
+        await self._client._drive(self._flush_losses_flow())
+
+    async def checkpoint(self, step: int) -> dict[str, Any]:
+        """As `Run.checkpoint`."""
+        return await self._client._drive(self._client._send_flow(
+            Request("POST", f"{self._path}/checkpoints", json={"step": step})))
+
     async def amend(self, from_step: int, schedule: Mapping[str, Any] | None = None,
                     scale: float | None = None) -> dict[str, Any]:
         """As `Run.amend`."""
-        return await self._client._drive(self._amend_flow(from_step, schedule, scale))
+        return await self._client._drive(self._amend_flow(
+            self._amend_request(from_step, schedule, scale)))
+
+    async def cooldown(self, steps: int, *, from_step: int | None = None,
+                       decay_type: str = "linear", min_lr_ratio: float = 0.0) -> dict[str, Any]:
+        """As `Run.cooldown`."""
+        return await self._client._drive(self._amend_flow(
+            self._cooldown_request(steps, from_step, decay_type, min_lr_ratio)))
 
     async def timeline(self) -> Timeline:
         """As `Run.timeline`."""

@@ -12,6 +12,7 @@
         ├── AmendmentTooEarly      (min_step)
         ├── LRAlreadyServed        (served_step, rank: a report would change an LR a rank used)
         ├── RangeTestStopped       (an LR range test diverged: stop the sweep)
+        ├── Rewind                 (the autopilot's directive: reload a checkpoint)
         └── RoundPending           (step, missing_ranks)
             └── RoundTimeout       (a report's round was not decided in time)
 """
@@ -123,6 +124,21 @@ class RangeTestStopped(Conflict):
     """An LR range test's loss diverged before this report's step: stop the sweep."""
 
 
+class Rewind(Conflict):
+    """The autopilot saw a loss spike: reload the checkpoint at `to_step`, skip
+    `skip_batches` batches, then ``run.rewind(to_step, resume_id=directive_id)``; the LR is
+    scaled by `lr_scale` from `to_step` on. Every rank gets it at the same `step`."""
+
+    def __init__(self, message: str, *, to_step: int, skip_batches: int, lr_scale: float,
+                 directive_id: str, step: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.to_step = to_step
+        self.skip_batches = skip_batches
+        self.lr_scale = lr_scale
+        self.directive_id = directive_id
+        self.step = step
+
+
 _BY_CODE: dict[str, type[LRCastError]] = {
     "run_not_found": RunNotFound,
     "run_conflict": RunConflict,
@@ -135,6 +151,7 @@ _BY_CODE: dict[str, type[LRCastError]] = {
     "invalid": InvalidRequest,
     "step_out_of_range": StepOutOfRange,
     "range_test_stopped": RangeTestStopped,
+    "rewind": Rewind,
 }
 
 
@@ -167,6 +184,10 @@ def from_response(status: int, body: Any, fallback: str = "") -> LRCastError:
     if cls is LRAlreadyServed:
         return LRAlreadyServed(message, served_step=body.get("served_step"),
                                rank=body.get("rank"), **common)
+    if cls is Rewind:
+        return Rewind(message, to_step=body.get("to_step"), skip_batches=body.get("skip_batches"),
+                      lr_scale=body.get("lr_scale"), directive_id=body.get("directive_id"),
+                      step=body.get("step"), **common)
     if cls is InvalidRequest:
         return InvalidRequest(message, field=_field_of(body), **common)
     return cls(message, **common)

@@ -91,7 +91,12 @@ class RemoteScheduler(LRScheduler):
         else:
             self.last_epoch += 1
         self._step_count += 1
-        self._set_lrs(self.last_epoch)
+        try:
+            self._set_lrs(self.last_epoch)
+        except errors.Rewind:  # not stepped: the loop reloads the checkpoint it names
+            self.last_epoch -= 1
+            self._step_count -= 1
+            raise
 
     def _report(self, step: int, metrics: SupportsFloat) -> None:
         """Report `metrics` for the round at `step`, the step this call moves to (a failed

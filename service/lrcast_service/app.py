@@ -17,11 +17,13 @@ from .api.middleware import BodyLimit, MetricsMiddleware, TokenGate
 from .api.previews import PreviewPool
 from .api.routes import (
     amendments,
+    checkpoints,
     dashboard,
     docs,
     events,
     health,
     leases,
+    losses,
     lr,
     preview,
     reports,
@@ -42,7 +44,8 @@ __all__ = ["create_app"]
 
 #: the routers under /v1 that need a token (each carries its /v1 prefix itself, so a
 #: route's path is its full template)
-_API = (runs, lr, reports, amendments, rewind, leases, events, preview, rounds, suggestion)
+_API = (runs, lr, reports, amendments, rewind, leases, events, preview, rounds, suggestion,
+        losses, checkpoints)
 
 
 class LRCastAPI(FastAPI):

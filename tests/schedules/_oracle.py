@@ -51,6 +51,16 @@ def _hugging_face(name: str) -> Builder:
     return build
 
 
+def _cooldown(opt: torch.optim.Optimizer, kw: dict[str, Any], member: Member) -> Any:
+    """lrcast's ``Cooldown``: transformers' WSD schedule with no warmup and no stable phase."""
+    from transformers import get_wsd_schedule
+
+    return get_wsd_schedule(opt, num_warmup_steps=0, num_stable_steps=0,
+                            num_decay_steps=kw["num_decay_steps"],
+                            decay_type=kw.get("decay_type", "linear"),
+                            min_lr_ratio=kw.get("min_lr_ratio", 0))
+
+
 def _range_test(opt: torch.optim.Optimizer, kw: dict[str, Any], member: Member) -> Any:
     """torch-lr-finder's schedulers, after ``range_test`` set ``start_lr`` on the groups."""
     from torch_lr_finder import lr_finder
@@ -75,6 +85,7 @@ BUILDERS: dict[str, Builder] = {
     "ChainedScheduler": _chained,
     "OneCycleLR": _one_cycle,
     "LRRangeTest": _range_test,
+    "Cooldown": _cooldown,
     **{name: _hugging_face(name) for name in HUGGING_FACE},
 }
 

@@ -1,10 +1,11 @@
-"""The client subcommands (``runs list``/``runs show``, ``lr``, ``amend``, ``rewind``,
-``events``): each talks to the service through `lrcast.Client` and prints a table, or JSON
-with ``--json``. Registered on the ``lrcast`` app by `add_commands`."""
+"""The client subcommands (``runs list``/``runs show``, ``lr``, ``amend``, ``cooldown``,
+``rewind``, ``events``): each talks to the service through `lrcast.Client` and prints a
+table, or JSON with ``--json``. Registered on the ``lrcast`` app by `add_commands`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,6 +21,14 @@ __all__ = ["add_commands"]
 RunId = Annotated[str, typer.Argument(metavar="ID", help="The run id.", show_default=False)]
 Step = Annotated[int, typer.Argument(metavar="STEP", min=0, help="A training step (0 or more).",
                                      show_default=False)]
+
+
+class DecayType(enum.StrEnum):
+    """The decay shapes of transformers' warmup_stable_decay."""
+
+    linear = "linear"
+    cosine = "cosine"
+    one_minus_sqrt = "1-sqrt"
 
 
 def _run_path(run_id: str, suffix: str = "") -> str:
@@ -128,6 +137,16 @@ def lr(
         print(f"momentum: {fmt(data['momentum'])}")
 
 
+def _post_amendment(conn: Connection, run_id: str, body: dict[str, Any]) -> Any:
+    """POST the amendment; its answer, or None once printed as JSON (``--json``)."""
+    with conn.client() as client:
+        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
+    if conn.json:
+        print_json(data)
+        return None
+    return data
+
+
 def amend(
     conn: Connection, run_id: RunId,
     from_step: Annotated[int, typer.Option(min=0, metavar="S", show_default=False,
@@ -146,14 +165,37 @@ def amend(
         body["schedule"] = load_spec(spec)
     else:
         body["scale"] = scale
-    with conn.client() as client:
-        data = client.send(Request("POST", _run_path(run_id, "/amendments"), json=body))
-    if conn.json:
-        print_json(data)
+    data = _post_amendment(conn, run_id, body)
+    if data is None:
         return
     what = f"scaled by {fmt(scale)}" if scale is not None else "new schedule"
     print(f"run {run_id} amended from step {from_step} ({what}); "
           f"version {data.get('version')}")
+
+
+def cooldown(
+    conn: Connection, run_id: RunId,
+    steps: Annotated[int, typer.Option(min=1, metavar="N", show_default=False,
+                                       help="Length of the decay, in steps.")],
+    from_step: Annotated[int | None, typer.Option(
+        min=0, metavar="S", show_default=False,
+        help="The first step of the decay [default: the first step an amendment may take].")
+    ] = None,
+    decay_type: Annotated[DecayType, typer.Option(
+        help="The shape of transformers' warmup_stable_decay decay.")] = DecayType.linear,
+    min_lr_ratio: Annotated[float, typer.Option(
+        min=0.0, max=1.0, metavar="R", help="End at R x the LR in force at S.")] = 0.0,
+) -> None:
+    """Anneal a run now: from step S each group's LR there decays to R x it in N steps."""
+    body: dict[str, Any] = {"cooldown": {"steps": steps, "decay_type": decay_type.value,
+                                         "min_lr_ratio": min_lr_ratio}}
+    if from_step is not None:
+        body["from_step"] = from_step
+    data = _post_amendment(conn, run_id, body)
+    if data is None:
+        return
+    print(f"run {run_id} cools down from step {data.get('from_step')} over {steps} steps "
+          f"({decay_type.value}, to {fmt(min_lr_ratio)} x); version {data.get('version')}")
 
 
 def rewind(
@@ -230,5 +272,5 @@ def add_commands(app: typer.Typer) -> None:
     runs.command("list")(client_command(runs_list))
     runs.command("show")(client_command(runs_show))
     app.add_typer(runs, name="runs")
-    for command in (lr, amend, rewind, events):
+    for command in (lr, amend, cooldown, rewind, events):
         app.command()(client_command(command))

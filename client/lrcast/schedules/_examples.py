@@ -64,6 +64,8 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "LRRangeTest": {"type": "LRRangeTest", "lr": 1e-6, "end_lr": 1.0, "num_iter": 100},
     "PiecewiseLinear": {"type": "PiecewiseLinear", "lr": 0.1,
                         "points": [[0, 0.0], [10, 0.1], [60, 0.01], [100, 0.001]]},
+    "Cooldown": {"type": "Cooldown", "lr": [0.003, 0.001], "num_decay_steps": 40,
+                 "decay_type": "1-sqrt", "min_lr_ratio": 0.1},
     # forms
     "SequentialLR then ReduceLROnPlateau": {
         "type": "SequentialLR", "lr": 0.1, "milestones": [5], "schedulers": [

@@ -187,8 +187,8 @@ def _cosine_warmup_with_min_lr(k: int, *, num_warmup_steps: int, num_training_st
     return max(0, factor)
 
 
-def _wsd(k: int, *, num_warmup_steps: int, num_stable_steps: int, num_decay_steps: int,
-         warmup_type: str, decay_type: str, min_lr_ratio: float, num_cycles: float) -> float:
+def wsd_factor(k: int, *, num_warmup_steps: int, num_stable_steps: int, num_decay_steps: int,
+               warmup_type: str, decay_type: str, min_lr_ratio: float, num_cycles: float) -> float:
     if k < num_warmup_steps:
         progress = float(k) / float(max(1, num_warmup_steps))
         if warmup_type == "linear":
@@ -346,7 +346,7 @@ def build_warmup_stable_decay(spec: dict[str, Any], ctx: BuildContext) -> Schedu
     decay_type = f.choice("decay_type", phases, "cosine")
     min_lr_ratio = f.number("min_lr_ratio", 0)
     c = f.number("num_cycles", 0.5)
-    return _finish(f, lrs, partial(_wsd, num_warmup_steps=w, num_stable_steps=s,
+    return _finish(f, lrs, partial(wsd_factor, num_warmup_steps=w, num_stable_steps=s,
                                    num_decay_steps=d, warmup_type=warmup_type,
                                    decay_type=decay_type, min_lr_ratio=min_lr_ratio,
                                    num_cycles=c))

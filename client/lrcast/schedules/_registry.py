@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _compose, _cosine, _cyclic, _decay, _huggingface, _plateau_types, _range_test
+from . import (
+    _compose,
+    _cooldown,
+    _cosine,
+    _cyclic,
+    _decay,
+    _huggingface,
+    _plateau_types,
+    _range_test,
+)
 from ._base import Schedule
 from ._context import BuildContext, Builder
 from ._errors import SpecError
@@ -49,6 +58,7 @@ BUILDERS: dict[str, Builder] = {
     # lrcast's own
     "LRRangeTest": _range_test.build_lr_range_test,
     "PiecewiseLinear": _range_test.build_piecewise_linear,
+    "Cooldown": _cooldown.build_cooldown,
 }
 
 #: types a spec cannot express (they take code), with the closest spec types to suggest

@@ -61,6 +61,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.RangeTestStopped: (409, "range_test_stopped"),
     idempotency.KeyReused: (422, "idempotency_key_reused"),
     idempotency.KeyInFlight: (409, "idempotency_key_in_flight"),
+    errors.RewindDirective: (409, "rewind"),
 }
 
 

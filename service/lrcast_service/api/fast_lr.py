@@ -15,7 +15,7 @@ import math
 import time
 from typing import Any
 
-from ..core import frontier
+from ..core import autopilot, frontier
 from ..runtime.live import LiveRuns
 from .auth import Auth
 from .metrics import Metrics
@@ -83,6 +83,8 @@ class FastLR:
             return None
         if rank is not None and (rank >= view.world_size or view.run_id in self.live.committing):
             return None  # the route answers (a rank's read waits for reports in flight)
+        if autopilot.blocking_directive(view.record, rank, step) is not None:
+            return None  # the route answers 409 rewind
         if self.auth.enabled:
             header = None
             for name, value in scope["headers"]:

@@ -59,6 +59,12 @@ class Metrics:
         self.decisions = Counter("lrcast_plateau_decisions_total",
                                  "Plateau rounds decided, by whether the LRs were reduced",
                                  ["reduced"], registry=self.registry)
+        self.spikes = Counter("lrcast_autopilot_spikes_total",
+                              "Loss spikes the autopilot detected, by mode", ["mode"],
+                              registry=self.registry)
+        self.directives = Counter("lrcast_autopilot_directives_total",
+                                  "Rewind directives the autopilot issued",
+                                  registry=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -92,6 +93,25 @@ class _Body(BaseModel):
         return data
 
 
+class SpikePolicy(_Body):
+    """The loss-spike rule (`core/autopilot.py`): a step's mean loss over ranks vs the median
+    and MAD of the `window` steps before it; `consecutive` steps with z > `threshold`."""
+
+    window: Integer = Field(50, ge=5, le=10_000)
+    threshold: float = Field(6.0, gt=0, le=1e6, allow_inf_nan=False)
+    consecutive: Integer = Field(3, ge=1, le=10_000)
+    lr_scale: float = Field(0.5, gt=0, le=1e6, allow_inf_nan=False,
+                            description="the LR is multiplied by it from the checkpoint on")
+    skip_batches: Integer = Field(200, ge=0, le=MAX_STEP)
+
+
+class AutopilotPolicy(_Body):
+    """``act``: on a spike, one rewind directive to every rank; ``alert``: an event only."""
+
+    spike: SpikePolicy = Field(default_factory=SpikePolicy)
+    mode: Literal["act", "alert"] = "alert"
+
+
 class RunCreate(_Body):
     """Body of ``PUT /v1/runs/{run_id}`` and ``POST /v1/runs``."""
 
@@ -109,6 +129,8 @@ class RunCreate(_Body):
         if len(json.dumps(value)) > METADATA_MAX_BYTES:
             raise Invalid("metadata", f"is over {METADATA_MAX_BYTES} bytes as JSON")
         return value
+
+    autopilot: AutopilotPolicy | None = None
 
 
 class RankProgress(BaseModel):
@@ -232,21 +254,36 @@ class ReportOut(BaseModel):
     version: int
 
 
+class CooldownIn(_Body):
+    """The decay phase of transformers' ``warmup_stable_decay`` from the LRs in force at
+    ``from_step``: ``lr * ((1 - r) * value + r)`` over `steps` steps, then ``lr * r``."""
+
+    steps: Integer = Field(ge=1, le=MAX_STEP, description="length of the decay, N")
+    decay_type: Literal["linear", "cosine", "1-sqrt"] = "linear"
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+
+
 class AmendmentIn(_Body):
     """Either a new `schedule` from `from_step` on (it starts at its own step 0 there, with
-    a fresh plateau state), or a `scale` that multiplies the schedule in force at
-    `from_step` (scales compound). Segments at or after `from_step` are replaced."""
+    a fresh plateau state), a `scale` that multiplies the schedule in force at
+    `from_step` (scales compound), or a `cooldown` from the LRs in force at `from_step`.
+    Segments at or after `from_step` are replaced. Without `from_step`: from the first step
+    an amendment may take (`min_amendment_step`)."""
 
-    model_config = ConfigDict(json_schema_extra={
-        "oneOf": [{"required": ["schedule"]}, {"required": ["scale"]}]})
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["schedule"]}, {"required": ["scale"]}, {"required": ["cooldown"]}]})
 
-    from_step: Step
+    from_step: Annotated[Step | None, WithJsonSchema({
+        "type": "integer", "minimum": 0, "maximum": MAX_STEP,
+        "description": "the first step amended (default: the first step an amendment may "
+                       "take)"})] = None
     schedule: Annotated[Spec | None, WithJsonSchema(_SPEC_SCHEMA)] = None
     scale: Annotated[float | None, Field(gt=0, le=1e6, allow_inf_nan=False),
                      WithJsonSchema({"type": "number", "exclusiveMinimum": 0,
                                      "maximum": 1e6})] = None
+    cooldown: CooldownIn | None = None
 
-    @field_validator("schedule", "scale", mode="before")
+    @field_validator("from_step", "schedule", "scale", "cooldown", mode="before")
     @classmethod
     def _given(cls, value: Any) -> Any:
         if value is None:
@@ -267,6 +304,8 @@ class RewindIn(_Body):
 
     to_step: Step
     resume_id: str | None = Field(None, max_length=256)
+    rank: int | None = Field(None, ge=0, le=65535,
+                             description="the rank acknowledging an autopilot directive")
 
 
 class RewindOut(BaseModel):
@@ -302,10 +341,46 @@ class Lease(BaseModel):
     world_size: int
 
 
+class LossesIn(_Body):
+    """One rank's training losses, ``[[step, loss], ...]``, sent in batches."""
+
+    rank: Integer = Field(0, ge=0, le=65535)
+    #: a JSON array is a tuple here (strict mode otherwise wants a Python tuple); its items
+    #: stay strict
+    points: list[Annotated[tuple[Step, Finite], Strict(False)]] = Field(max_length=MAX_POINTS)
+
+
+class LossesOut(BaseModel):
+    run_id: str
+    received: int
+    new: int = Field(description="points not seen before (a repeat is counted once)")
+    events: list[str] = Field(description="what the autopilot raised: spike, directive, ...")
+
+
+class LossCurve(BaseModel):
+    """``GET .../losses``: the mean loss over ranks of every step all ranks sent."""
+
+    run_id: str
+    steps: list[int]
+    mean: list[float]
+    next: int | None
+
+
+class CheckpointIn(_Body):
+    step: Step
+
+
+class CheckpointOut(BaseModel):
+    run_id: str
+    step: int
+    new: bool = Field(description="False when this checkpoint was announced before")
+
+
 class Event(BaseModel):
     id: int
     time: float
-    kind: str = Field(description="created, decision, amendment, rewind")
+    kind: str = Field(description="created, decision, amendment, rewind, checkpoint, spike, "
+                                  "directive, acknowledgement, recovery")
     data: dict[str, Any]
 
 

@@ -43,6 +43,11 @@ class Change:
     decided: list[DecidedRound] = field(default_factory=list)
     #: (instance, step, lrs) for every decision that changed the LRs
     new_decisions: list[tuple[int, int, tuple[float, ...]]] = field(default_factory=list)
+    #: (step, rank, loss) sent by the ranks, and announced checkpoints (`core/autopilot.py`)
+    new_losses: list[tuple[int, int, float]] = field(default_factory=list)
+    new_checkpoints: list[int] = field(default_factory=list)
+    #: the autopilot's {"policy", "state"} to store
+    autopilot: dict[str, Any] | None = None
     #: (kind, data) for the run's event log
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: the run's own fields to set: version, frontier, progress, last_rewind
@@ -55,7 +60,8 @@ class Change:
         """False when there is nothing to write."""
         return any((self.drop_after is not None, self.replace_segments_from is not None,
                     self.new_instances, self.instance_states, self.new_rounds,
-                    self.new_reports, self.decided, self.new_decisions, self.events, self.run))
+                    self.new_reports, self.decided, self.new_decisions, self.events, self.run,
+                    self.new_losses, self.new_checkpoints, self.autopilot is not None))
 
 
 class History(Protocol):
@@ -68,3 +74,9 @@ class History(Protocol):
     def states_at(self, step: int) -> dict[int, dict[str, Any] | None]:
         """Each instance's fold state after its latest decided round at or before `step`
         (None: its initial state)."""
+
+    def losses(self, low: int, high: int) -> dict[int, dict[int, float]]:
+        """step -> rank -> loss, for the steps in ``[low, high]``."""
+
+    def latest_checkpoint(self, before: int) -> int | None:
+        """The latest announced checkpoint at a step < `before`, if any."""

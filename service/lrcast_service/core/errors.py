@@ -17,6 +17,7 @@ __all__ = [
     "NotMetricDriven",
     "NotRangeTest",
     "RangeTestStopped",
+    "RewindDirective",
     "ReportConflict",
     "RoundClosed",
     "RoundPending",
@@ -115,6 +116,20 @@ class AmendmentTooEarly(DomainError):
         super().__init__(f"steps before {min_step} were already served (or leased) to a rank, "
                          f"or have plateau rounds; amend from step {min_step} or later",
                          min_step=min_step, from_step=from_step)
+
+
+class RewindDirective(DomainError):
+    """The autopilot's directive (`core/autopilot.py`): this rank must reload the checkpoint
+    at `to_step`, skip `skip_batches` batches and acknowledge before any step >= `step`."""
+
+    def __init__(self, directive: dict[str, Any]) -> None:
+        super().__init__(
+            f"loss spike at step {directive['spike_step']}: reload the checkpoint at step "
+            f"{directive['to_step']}, skip {directive['skip_batches']} batches, then "
+            f"POST .../rewind with resume_id {directive['directive_id']!r}",
+            step=directive["at_step"], to_step=directive["to_step"],
+            skip_batches=directive["skip_batches"], lr_scale=directive["lr_scale"],
+            directive_id=directive["directive_id"], spike_step=directive["spike_step"])
 
 
 class NotRangeTest(DomainError):

@@ -55,3 +55,7 @@ class RunRecord:
     seq: int = 0
     #: rank -> when the service last heard from it (unix time; `progress` is its step)
     seen: dict[int, float] = field(default_factory=dict)
+    #: the autopilot policy given at creation (None: no autopilot), and the detector's and
+    #: the directive's state (`core/autopilot.py`)
+    autopilot: dict[str, Any] | None = None
+    autopilot_state: dict[str, Any] = field(default_factory=dict)

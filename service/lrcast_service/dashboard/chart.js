@@ -11,6 +11,9 @@ export const MARKER_KINDS = {
   rewind: { color: '#e67700', dash: [2, 2], name: 'rewind' },
   progress: { color: '#2b8a3e', dash: [], name: 'rank progress' },
   suggestion: { color: '#2b8a3e', dash: [4, 3], name: 'suggested LR' },
+  spike: { color: '#c92a2a', dash: [], name: 'loss spike' },
+  directive: { color: '#e67700', dash: [6, 3], name: 'autopilot rewind to' },
+  recovery: { color: '#2b8a3e', dash: [2, 3], name: 'recovery' },
 };
 
 const LABEL_FONT = '11px system-ui, sans-serif';

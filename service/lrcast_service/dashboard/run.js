@@ -27,6 +27,7 @@ export function renderRun(root, id) {
   const lrStatus = h('p', { class: 'muted small', id: 'lr-status' });
   const metricCard = h('div', { class: 'card', id: 'metric-card', hidden: true });
   const suggestionCard = h('div', { class: 'card', id: 'suggestion-card', hidden: true });
+  const lossCard = h('div', { class: 'card', id: 'loss-card', hidden: true });
   const eventsBody = h('tbody', { id: 'events-body' });
   const eventsPrev = h('button', { type: 'button', id: 'events-prev', disabled: true }, '← Older');
   const eventsNext = h('button', { type: 'button', id: 'events-next', disabled: true }, 'Newer →');
@@ -36,6 +37,14 @@ export function renderRun(root, id) {
   const liveToggle = h('input', { type: 'checkbox', id: 'live', checked: true });
   const horizonInput = h('input', { type: 'number', id: 'horizon', min: 2, step: 1, title: 'steps drawn (the schedule\'s length by default)' });
   const liveState = h('span', { class: 'muted small', id: 'live-state' });
+  // Cooldown now: transformers' WSD decay from the LRs in force at the first step an
+  // amendment may take (or the step given), via POST .../amendments {"cooldown"}
+  const coolSteps = h('input', { type: 'number', id: 'cooldown-steps', min: 1, step: 1, value: 1000 });
+  const coolFrom = h('input', { type: 'number', id: 'cooldown-from', min: 0, step: 1, placeholder: 'first allowed' });
+  const coolDecay = h('select', { id: 'cooldown-decay' }, ['linear', 'cosine', '1-sqrt'].map((d) => h('option', { value: d }, d)));
+  const coolRatio = h('input', { type: 'number', id: 'cooldown-ratio', min: 0, max: 1, step: 0.01, value: 0 });
+  const coolButton = h('button', { type: 'button', id: 'cooldown-button' }, 'Cool down now');
+  const coolState = h('span', { class: 'small', id: 'cooldown-state' });
 
   fill(root,
     h('p', { class: 'small' }, h('a', { href: '#/runs' }, '← Runs')),
@@ -49,7 +58,12 @@ export function renderRun(root, id) {
         h('label', { class: 'small' }, 'steps', horizonInput),
         h('a', { class: 'small', id: 'compare-link', href: `#/compare?runs=${encodeURIComponent(id)}` }, 'compare with other runs')),
       lrBox, lrStatus),
+    h('div', { class: 'card row', id: 'cooldown-card' }, h('b', {}, 'Cooldown'),
+      h('label', { class: 'small' }, 'steps ', coolSteps), h('label', { class: 'small' }, 'from step ', coolFrom),
+      h('label', { class: 'small' }, 'decay ', coolDecay), h('label', { class: 'small' }, 'min LR ratio ', coolRatio),
+      coolButton, coolState),
     suggestionCard,
+    lossCard,
     metricCard,
     h('div', { class: 'card' }, h('h2', {}, 'Event history'),
       h('table', { id: 'events-table' }, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Step', 'Details'].map((c) => h('th', {}, c)))), eventsBody), eventsPager));
@@ -90,7 +104,7 @@ export function renderRun(root, id) {
       const step = eventStep(e);
       if (step === null) continue;
       if (e.kind === 'amendment') {
-        out.push({ x: step, label: e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', title: `amendment from step ${step}` });
+        out.push({ x: step, label: e.data && e.data.cooldown ? 'cooldown' : e.data && e.data.scale ? `× ${e.data.scale}` : 'amended', kind: 'amendment', title: `amendment from step ${step}` });
       } else if (e.kind === 'rewind') {
         out.push({ x: step, label: `rewind to ${step}`, kind: 'rewind', title: `rewound to step ${step}` });
       }
@@ -132,6 +146,28 @@ export function renderRun(root, id) {
       }],
       xLabel: 'step', yLabel: 'metric', height: 220, toolbar: true, name: `metric-${id}`,
       markers: markers().filter((m) => m.kind === 'decision'), legendKinds: ['decision'],
+    });
+  }
+
+  // the training loss the ranks send (GET .../losses: the mean over ranks), with the
+  // autopilot's ledger: spikes, the rewinds it directed, recoveries
+  function drawLosses() {
+    const l = state.losses;
+    lossCard.hidden = !l || !l.steps.length;
+    if (lossCard.hidden) return;
+    const box = h('div', { id: 'loss-chart' });
+    fill(lossCard, h('h2', {}, 'Training loss (mean over ranks)'), box);
+    const ledger = [];
+    for (const e of state.events) {
+      const d = e.data || {};
+      if (e.kind === 'spike') ledger.push({ x: d.step, label: d.directive_id ? 'spike: rewind' : 'spike', kind: 'spike', title: `loss spike from step ${d.step} (${d.mode})` });
+      else if (e.kind === 'directive') ledger.push({ x: d.to_step, label: `rewind to ${d.to_step}, skip ${d.skip_batches}, lr × ${d.lr_scale}`, kind: 'directive', title: `directive ${d.directive_id}: every rank at step ${d.at_step}` });
+      else if (e.kind === 'recovery') ledger.push({ x: d.step, label: d.recovered ? 'recovered' : 'not recovered', kind: 'recovery', title: `directive ${d.directive_id}` });
+    }
+    plot(box, {
+      x: l.steps, series: [{ name: 'loss', color: '#5f3dc4', values: l.mean }],
+      xLabel: 'step', yLabel: 'loss', height: 220, toolbar: true, name: `loss-${id}`,
+      markers: ledger, legendKinds: ['spike', 'directive', 'recovery'],
     });
   }
 
@@ -210,6 +246,7 @@ export function renderRun(root, id) {
       const v = decisionValue(e);
       return `${isReduction(e) ? `LR ${fmt(decisionOld(e))} → ${fmt(decisionNew(e))}` : `LR stays ${fmt(decisionNew(e))}`}${v !== null ? `; aggregated metric ${fmt(v)}` : ''}`;
     }
+    if (e.kind === 'amendment' && d.cooldown) return `cooldown over ${d.cooldown.steps} steps (${d.cooldown.decay_type}) to ${fmt(d.cooldown.min_lr_ratio)} × the LR`;
     if (e.kind === 'amendment') return d.scale ? `scale × ${d.scale}` : `new schedule: ${JSON.stringify(d.schedule ?? d)}`;
     if (e.kind === 'rewind') return `resumed from step ${d.to_step ?? eventStep(e)}`;
     return Object.keys(d).length ? JSON.stringify(d) : '';
@@ -235,7 +272,7 @@ export function renderRun(root, id) {
     drawFacts();
     if (!changed) return;
     const top = furthestStep(run);
-    const [events, rounds, suggestion, current] = await Promise.all([
+    const [events, rounds, suggestion, current, , losses] = await Promise.all([
       eventsAfter(id, state.events.length ? state.events[state.events.length - 1].id : 0)
         .then((fresh) => state.events.concat(fresh)).catch(() => state.events),
       run.metric_driven || run.schedule.type === 'LRRangeTest'
@@ -244,7 +281,9 @@ export function renderRun(root, id) {
       top === null ? null : lrsUpTo(id, top, top + 1, 1)
         .then((r) => (r.lr.length ? r.lr[0] : (r.cut && r.cut.code === 'round_pending' ? `waits for the round at step ${r.cut.step}` : null))).catch(() => null),
       loadEventPage().catch(() => null),
+      api(runPath(id, '/losses')).catch(() => null),
     ]);
+    state.losses = losses;
     if (!alive) return;
     state.events = events;
     state.currentLR = current;
@@ -269,6 +308,7 @@ export function renderRun(root, id) {
     drawCurve();
     drawMetric();
     drawSuggestion();
+    drawLosses();
     drawEvents();
   }
 
@@ -282,6 +322,20 @@ export function renderRun(root, id) {
   }
   function kick() { chain += 1; clearTimeout(timer); loop(chain); }
 
+  coolButton.addEventListener('click', async () => {
+    const cooldown = { steps: Math.floor(Number(coolSteps.value)), decay_type: coolDecay.value, min_lr_ratio: Number(coolRatio.value) };
+    const body = coolFrom.value === '' ? { cooldown } : { from_step: Math.floor(Number(coolFrom.value)), cooldown };
+    coolButton.disabled = true;
+    try {
+      const done = await api(runPath(id, '/amendments'), { method: 'POST', body });
+      coolState.textContent = `cooling down from step ${done.from_step} (version ${done.version})`;
+      coolState.className = 'small';
+      state.progressKey = null; kick();
+    } catch (err) {
+      coolState.textContent = err.message;
+      coolState.className = 'small error';
+    } finally { coolButton.disabled = false; }
+  });
   logToggle.addEventListener('change', () => { logScale = logToggle.checked; drawCurve(); });
   horizonInput.addEventListener('change', () => { state.progressKey = null; kick(); });
   const turnPage = (delta) => { eventPage += delta; loadEventPage().then(drawEvents).catch((err) => { eventsLabel.textContent = err.message; }); };
@@ -291,7 +345,7 @@ export function renderRun(root, id) {
     if (liveToggle.checked) kick();
     else { chain += 1; clearTimeout(timer); liveState.textContent = 'paused'; }
   });
-  const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); };
+  const onResize = () => { drawCurve(); drawMetric(); drawSuggestion(); drawLosses(); };
   window.addEventListener('resize', onResize);
   kick();
   return () => { alive = false; clearTimeout(timer); window.removeEventListener('resize', onResize); };

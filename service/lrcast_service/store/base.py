@@ -112,6 +112,12 @@ class Store(ABC):
         service's gauges."""
 
     @abstractmethod
+    def loss_means(self, run_id: str, world_size: int, after: int,
+                   limit: int) -> list[tuple[int, float]]:
+        """(step, mean loss over ranks) of the steps after `after` that all `world_size`
+        ranks sent, in step order."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise if the database does not answer."""
 

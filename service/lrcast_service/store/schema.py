@@ -95,4 +95,28 @@ idempotency_keys = sa.Table(
     sa.Index("ix_idempotency_keys_scope_created_at", "scope", "created_at"),
 )
 
-PER_RUN = (instances, segments, rounds, reports, decisions, events)
+# the autopilot (migration 0004): its policy and state per run, the ranks' training losses,
+# the announced checkpoints
+autopilot = sa.Table(
+    "autopilot", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+losses = sa.Table(
+    "losses", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Double, nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+)
+
+PER_RUN = (instances, segments, rounds, reports, decisions, events, autopilot, losses,
+           checkpoints)

@@ -139,6 +139,19 @@ class _History:
             states[row.instance] = json.loads(row.state)  # the latest round's wins
         return states
 
+    def losses(self, low: int, high: int) -> dict[int, dict[int, float]]:
+        c = t.losses.c
+        out: dict[int, dict[int, float]] = {}
+        for row in self.conn.execute(sa.select(c.step, c.rank, c.value).where(
+                c.run_id == self.run_id, c.step >= low, c.step <= high)):
+            out.setdefault(row.step, {})[row.rank] = row.value
+        return out
+
+    def latest_checkpoint(self, before: int) -> int | None:
+        c = t.checkpoints.c
+        return self.conn.execute(sa.select(sa.func.max(c.step)).where(
+            c.run_id == self.run_id, c.step < before)).scalar()
+
 
 def _each(rule: Rule[R]) -> Rule[list[R]]:
     """A rule as a batch of one."""
@@ -219,6 +232,7 @@ class SqlStore(Store):
                             .order_by(t.rounds.c.step.desc()).limit(1)).first()
         last_decided = Round(last.step, True, value=last.value) if last else None
         progress, seen = _load_progress(row.progress)
+        pilot = conn.execute(sa.select(t.autopilot).where(t.autopilot.c.run_id == run_id)).first()
         steps = list(open_rounds) + ([last.step] if last else [])
         if steps:
             for r in conn.execute(sa.select(t.reports).where(t.reports.c.run_id == run_id,
@@ -234,7 +248,9 @@ class SqlStore(Store):
             last_rewind=json.loads(row.last_rewind) if row.last_rewind else None,
             instances=instances, segments=segments, decisions=decisions,
             open_rounds=open_rounds, last_decided=last_decided,
-            last_round_step=max(steps) if steps else None, seq=row.seq)
+            last_round_step=max(steps) if steps else None, seq=row.seq,
+            autopilot=json.loads(pilot.policy) if pilot else None,
+            autopilot_state=json.loads(pilot.state) if pilot else {})
 
     def _must_load(self, conn: Connection, run_id: str) -> RunRecord:
         rec = self._load(conn, run_id)
@@ -425,7 +441,7 @@ class SqlStore(Store):
     def _commit(self, conn: Connection, run_id: str, change: Change) -> None:
         """Write `change` (in its documented order: drops, inserts, updates)."""
         if change.drop_after is not None:
-            for table in (t.reports, t.rounds, t.decisions):
+            for table in (t.reports, t.rounds, t.decisions, t.losses, t.checkpoints):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
                                                     table.c.step > change.drop_after))
         if change.replace_segments_from is not None:
@@ -448,6 +464,12 @@ class SqlStore(Store):
         for table, values in rows:
             if values:  # one statement for the batch (a group commit's reports), in order
                 conn.execute(sa.insert(table), values)
+        if change.new_losses:  # a batch: one executemany
+            conn.execute(sa.insert(t.losses), [
+                {"run_id": run_id, "step": step, "rank": rank, "value": value}
+                for step, rank, value in change.new_losses])
+        for step in change.new_checkpoints:
+            conn.execute(sa.insert(t.checkpoints).values(run_id=run_id, step=step))
         now = time.time()
         for rnd in change.decided:
             conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == run_id,
@@ -458,6 +480,11 @@ class SqlStore(Store):
             conn.execute(sa.update(t.instances).where(t.instances.c.run_id == run_id,
                                                       t.instances.c.idx == idx)
                          .values(state=_dumps(state) if state is not None else None))
+        if change.autopilot is not None:
+            conn.execute(sa.delete(t.autopilot).where(t.autopilot.c.run_id == run_id))
+            conn.execute(sa.insert(t.autopilot).values(
+                run_id=run_id, policy=_dumps(change.autopilot["policy"]),
+                state=_dumps(change.autopilot["state"])))
         for kind, data in change.events:
             self._event(conn, run_id, kind, data)
         if change.run:
@@ -508,6 +535,15 @@ class SqlStore(Store):
                 break
             out.append((int(row.step), float(row.value)))
         return out
+
+    def loss_means(self, run_id: str, world_size: int, after: int,
+                   limit: int) -> list[tuple[int, float]]:
+        c = t.losses.c
+        query = (sa.select(c.step, sa.func.avg(c.value).label("mean"))
+                 .where(c.run_id == run_id, c.step > after).group_by(c.step)
+                 .having(sa.func.count() == world_size).order_by(c.step).limit(limit))
+        with self._read() as conn:
+            return [(int(r.step), float(r.mean)) for r in conn.execute(query)]
 
     # events and health --------------------------------------------------------------------------
     def events(self, run_id: str, after: int, limit: int) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ...core import frontier
+from ...core import autopilot, frontier
+from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..idempotency import KeyDep, encode
@@ -31,6 +32,12 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     frontier.check_at(body.at, body.step + 1, "a lease's step is the rank's next one at most")
     view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait,
                                       at=body.at, persist_progress=body.at == body.step)
+    directive = autopilot.blocking_directive(view.record, body.rank, body.step)
+    if directive is not None:  # this rank must rewind first (409 rewind)
+        raise RewindDirective(directive)
+    directive = autopilot.blocking_directive(view.record, body.rank, horizon)
+    if directive is not None:  # every rank meets the directive at the same step
+        horizon = directive["at_step"]
     # the served frontier only grows, so the lease's write is idempotent: its key is kept after
     return await key.keep(*encode(Lease(
         run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,

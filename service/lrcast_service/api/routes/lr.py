@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from ...core import frontier, timeline
+from ...core import autopilot, frontier, timeline
+from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/v1", tags=["lr"])
 
 
 @router.get("/runs/{run_id}/lr", response_model=LR, responses=conflicts(
-    "round_pending (with step, missing_ranks)", "run_unreadable"))
+    "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
+    "run_unreadable"))
 async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
                  wait: WaitQ = 0.0) -> Response:
     """The LR of every parameter group at `step`. Every rank gets the same answer for the
@@ -30,6 +32,9 @@ async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
     for it, then 409 round_pending."""
     frontier.check_rank((await live.view(run_id)).world_size, rank)
     view, _ = await live.served(run_id, step, 1, rank, wait)
+    directive = autopilot.blocking_directive(view.record, rank, step)
+    if directive is not None:  # this rank must rewind first (409 rewind)
+        raise RewindDirective(directive)
     return Response(view.lr_body(step), media_type="application/json")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, Response
 
+from ...core import autopilot
 from ...core import rewind as rule
+from ...core.changes import Change, History
+from ...core.record import RunRecord
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..idempotency import KeyDep, encode
@@ -26,13 +27,23 @@ async def rewind(run_id: RunId, body: RewindIn, live: LiveDep, key: KeyDep) -> R
 
     Idempotent: a rewind identical (to_step, resume_id) to the latest applied one is a no-op
     (`applied` false). With a resume_id that holds until another rewind; without one, only
-    while nothing was reported since."""
+    while nothing was reported since. With `resume_id` = an autopilot directive's id it
+    acknowledges that directive for `rank` (the first one rewinds the run and scales the LR
+    from `to_step`; `to_step` must be the directive's)."""
+    def ack_or_rewind(rec: RunRecord, history: History) -> tuple[Change, bool]:
+        if body.resume_id is not None:  # an autopilot directive's id: its acknowledgement
+            acked = autopilot.acknowledge(rec, history, body.rank, body.to_step,
+                                          body.resume_id)
+            if acked is not None:
+                return acked
+        return rule.rewind(rec, history, body.to_step, body.resume_id)
+
     def rewound(applied: bool) -> None:
         if applied:
             live.rewound(run_id, body.to_step)
 
     return await key.apply(
-        run_id, partial(rule.rewind, to_step=body.to_step, resume_id=body.resume_id),
+        run_id, ack_or_rewind,
         lambda rec, applied: encode(RewindOut(run_id=run_id, to_step=body.to_step,
                                               version=rec.version, applied=applied)),
         after=rewound)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...core import frontier, rounds
+from ...core import autopilot, frontier, rounds
 from ...core.errors import Invalid, RunNotFound
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
@@ -67,6 +67,10 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
         return key.answer(outcome)
     view, created = await live.create(run_id, body.schedule, body.world_size,
                                       body.aggregate, body.metadata)
+    if body.autopilot is not None:  # the policy, set by the first PUT that gives it
+        policy = body.autopilot.model_dump()
+        await live.apply(run_id, lambda rec, _: (autopilot.set_policy(rec, policy), None))
+        view = await live.view(run_id)
     response.status_code = 201 if created else 200
     return _run(view, live)
 
