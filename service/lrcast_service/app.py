@@ -45,7 +45,7 @@ __all__ = ["create_app"]
 #: the routers under /v1 that need a token (each carries its /v1 prefix itself, so a
 #: route's path is its full template)
 _API = (runs, lr, reports, amendments, rewind, leases, events, preview, rounds, suggestion,
-        losses, checkpoints)
+        losses, checkpoints, schedule_types)
 
 
 class LRCastAPI(FastAPI):
@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _API:
         api.include_router(module.router, responses=errors.API_RESPONSES)
     api.include_router(health.router)
-    api.include_router(schedule_types.router)  # the engine's catalog (public, like /healthz)
     api.include_router(dashboard.router)  # the web dashboard at / (public; the API needs tokens)
     api.mount("/dashboard", dashboard.files, name="dashboard")
     api.include_router(docs.router)

@@ -1,5 +1,5 @@
-"""``GET /v1/schedule-types``: the engine's catalog, public, every type with an example spec
-the service takes as it is."""
+"""``GET /v1/schedule-types``: the engine's catalog, every type with an example spec the
+service takes as it is (behind the token, like every /v1 route)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from lrcast.schedules import example_specs, parse, schedule_types
 from tests.support import LRCastServer
 
 
-def test_every_type_with_its_example_and_no_token_needed(auth_service: LRCastServer) -> None:
+def test_every_type_with_its_example(auth_service: LRCastServer) -> None:
     with httpx.Client(base_url=auth_service.url) as anonymous:
-        answer = anonymous.get("/v1/schedule-types")
-        assert anonymous.get("/v1/runs").status_code == 401  # the API itself needs one
+        assert anonymous.get("/v1/schedule-types").status_code == 401
+    with auth_service.client() as http:
+        answer = http.get("/v1/schedule-types")
     assert answer.status_code == 200
     types = answer.json()["types"]
     assert [t["type"] for t in types] == schedule_types()

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1", tags=["leases"])
 
 
 @router.post("/runs/{run_id}/leases", response_model=Lease, responses=conflicts(
-    "round_pending (with step, missing_ranks)", "run_unreadable"))
+    "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
+    "run_unreadable"))
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
                 wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them

@@ -47,7 +47,7 @@ def _lr_in_batch(rec: RunRecord, step: int) -> float:
 
 @router.post("/runs/{run_id}/reports", response_model=ReportOut, responses=conflicts(
     "report_conflict", "round_closed", "not_metric_driven", "range_test_stopped",
-    "run_unreadable"))
+    "lr_already_served (with served_step, rank)", "idempotency_key_in_flight", "run_unreadable"))
 async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsDep,
                  range_tests: RangeTestsDep, key: KeyDep) -> Any:
     """Record rank `rank`'s value for the round at `step`. When all world_size ranks have
