@@ -86,7 +86,12 @@ class BodyLimit:
 
 class MetricsMiddleware:
     """Counts each HTTP request under its route template (``/v1/runs/{run_id}/lr``), never the
-    raw path; unmatched paths count as ``unmatched``."""
+    raw path; unmatched paths count as ``unmatched``.
+
+    Not prometheus-fastapi-instrumentator: the fast path of ``GET .../lr`` (`fast_lr.py`)
+    answers ahead of the whole middleware stack and must count into the same series with the
+    same labels, so both share `Metrics.observe`; an instrumentator would own its own series
+    and miss those answers."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
