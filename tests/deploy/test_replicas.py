@@ -178,7 +178,7 @@ def test_amendment_frontier_is_shared(replicas: list[LRCastServer]) -> None:
     _put(replicas[0], run_id, 1, schedule)
     assert _lr(replicas[0], run_id, 3).status_code == 200
     refused = httpx.post(f"{replicas[1].url}/v1/runs/{run_id}/amendments", headers=AUTH,
-                         json={"from_step": 4, "scale": 2.0}, timeout=10)
+                         json={"from_step": 3, "scale": 2.0}, timeout=10)
     assert refused.status_code == 409, refused.text
     min_step = refused.json()["min_step"]
     assert min_step > 3
