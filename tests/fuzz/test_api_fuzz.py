@@ -46,6 +46,12 @@ SEMANTIC_422 = {
     "POST /v1/runs/{run_id}/leases": "rank < the run's world_size",
     "POST /v1/runs/{run_id}/reports": "rank < the run's world_size",
     "GET /v1/runs/{run_id}/lrs": "stop > start, and at most 100,000 points",
+    "POST /v1/runs/{run_id}/losses": "rank < the run's world_size",
+    # and every write below: the generated Idempotency-Key values repeat across requests, and
+    # one key sent with another request is 422 idempotency_key_reused (as Stripe's API does)
+    "POST /v1/runs/{run_id}/rewind": "an Idempotency-Key reused for another request",
+    "POST /v1/runs/{run_id}/checkpoints": "an Idempotency-Key reused for another request",
+    "DELETE /v1/runs/{run_id}": "an Idempotency-Key reused for another request",
 }
 
 SEEDED = {
