@@ -78,6 +78,8 @@ def test_another_ranks_step_refuses_the_round(client: httpx.Client, run_id: str)
     assert r.status_code == 409 and (r.json()["served_step"], r.json()["rank"]) == (20, 1)
     # rounds after every rank's step are the normal flow
     for step, value in ((21, 1.0), (22, 5.0)):
+        for rank in (0, 1):  # each rank trains the step before the round, then reports
+            _lr(client, run_id, step - 1, rank=rank)
         answers = [_report(client, run_id, step, value, rank=rank, at=step - 1)
                    for rank in (0, 1)]
         assert [a.json()["decided"] for a in answers] == [False, True]
