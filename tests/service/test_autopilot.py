@@ -44,9 +44,6 @@ def run_job(url: str, run_id: str, spike: int, tmp: Path) -> list[dict]:
     return [json.loads(out.read_text()) for out in outs]
 
 
-@pytest.mark.xfail(reason="issue 13, open: since the merge with the pace-based frontier "
-                   "reservation (issue 11) the client is never asked past the directive's step, "
-                   "so no rank sees the Rewind; the service side alone passes", strict=False)
 def test_every_rank_rewinds_at_the_same_step_with_scaled_lrs(pilot: LRCastServer,
                                                              tmp_path: Path) -> None:
     run_id = f"spike-{uuid.uuid4().hex[:8]}"
@@ -93,9 +90,6 @@ def test_noise_without_a_spike_gets_no_directive(pilot: LRCastServer, tmp_path: 
         range(1500))
 
 
-@pytest.mark.xfail(reason="issue 13, open: since the merge with the pace-based frontier "
-                   "reservation (issue 11) the client is never asked past the directive's step, "
-                   "so no rank sees the Rewind; the service side alone passes", strict=False)
 def test_remote_scheduler_step_raises_the_rewind(pilot: LRCastServer) -> None:
     run_id = f"torch-{uuid.uuid4().hex[:8]}"
     policy = {"mode": "act", "spike": {"window": 10, "consecutive": 2, "lr_scale": 0.25,

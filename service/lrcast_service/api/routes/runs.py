@@ -64,15 +64,20 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
     if keyed is not None:
         _, outcome = await live.write(run_id, live.store.create_run, run_id, body.schedule,
                                       body.world_size, body.aggregate, body.metadata, keyed)
+        await _set_policy(run_id, body, live)  # idempotent: again on a replay is a no-op
         return key.answer(outcome)
-    view, created = await live.create(run_id, body.schedule, body.world_size,
-                                      body.aggregate, body.metadata)
-    if body.autopilot is not None:  # the policy, set by the first PUT that gives it
+    _, created = await live.create(run_id, body.schedule, body.world_size,
+                                   body.aggregate, body.metadata)
+    await _set_policy(run_id, body, live)
+    response.status_code = 201 if created else 200
+    return _run(await live.view(run_id), live)
+
+
+async def _set_policy(run_id: str, body: RunCreate, live: LiveRuns) -> None:
+    """The autopilot policy, set by the first PUT that gives it (`RunConflict` for another)."""
+    if body.autopilot is not None:
         policy = body.autopilot.model_dump()
         await live.apply(run_id, lambda rec, _: (autopilot.set_policy(rec, policy), None))
-        view = await live.view(run_id)
-    response.status_code = 201 if created else 200
-    return _run(view, live)
 
 
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
