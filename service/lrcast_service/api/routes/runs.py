@@ -75,9 +75,12 @@ async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Respon
 
 async def _set_policy(run_id: str, body: RunCreate, live: LiveRuns) -> None:
     """The autopilot policy, set by the first PUT that gives it (`RunConflict` for another)."""
-    if body.autopilot is not None:
-        policy = body.autopilot.model_dump()
-        await live.apply(run_id, lambda rec, _: (autopilot.set_policy(rec, policy), None))
+    if body.autopilot is None:
+        return
+    policy = body.autopilot.model_dump()
+    if (await live.view(run_id)).record.autopilot == policy:
+        return  # every rank's identical PUT: no write transaction (the rule would change nothing)
+    await live.apply(run_id, lambda rec, _: (autopilot.set_policy(rec, policy), None))
 
 
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
