@@ -62,6 +62,9 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     idempotency.KeyReused: (422, "idempotency_key_reused"),
     idempotency.KeyInFlight: (409, "idempotency_key_in_flight"),
     errors.RewindDirective: (409, "rewind"),
+    errors.StaleMembership: (409, "stale_membership"),
+    errors.MembershipPending: (409, "membership_pending"),
+    errors.MembershipConflict: (409, "membership_conflict"),
 }
 
 

@@ -56,6 +56,8 @@ Step = Annotated[int, Field(ge=0, le=MAX_STEP, description="a step, 0-based"),
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
 Spec = Annotated[dict[str, Any], WithJsonSchema(_SPEC_SCHEMA)]
 Aggregate = Literal["mean", "min", "max"]
+Epoch = Annotated[int, Field(ge=0, le=MAX_STEP, description="a membership epoch"),
+                  BeforeValidator(_integral)]
 
 
 def check_json(value: Any, field: str, max_depth: int) -> None:
@@ -131,6 +133,13 @@ class RunCreate(_Body):
         return value
 
     autopilot: AutopilotPolicy | None = None
+    epoch: Epoch | None = Field(None, description=(
+        "the job's membership epoch (core/membership.py). Creating: generation 0's (default "
+        "0). On an existing run, one greater than the run's changes its membership (another "
+        "world_size), from `from_step`"))
+    from_step: Step | None = Field(None, description=(
+        "with a greater `epoch`: the step the new generation resumes from (default: the "
+        "latest checkpoint the run recorded, else 0)"))
 
 
 class RankProgress(BaseModel):
@@ -158,6 +167,15 @@ class PlateauInfo(BaseModel):
     state: dict[str, Any]
 
 
+class Generation(BaseModel):
+    """One membership generation: `world_size` ranks, for the rounds after `from_step`
+    (generation 0: from step 0 on)."""
+
+    epoch: int
+    from_step: int
+    world_size: int
+
+
 class Run(BaseModel):
     """A run as stored, with its resolved schedule and live state."""
 
@@ -177,6 +195,28 @@ class Run(BaseModel):
     pending_rounds: list[PendingRound]
     last_decided_step: int | None
     progress: list[RankProgress]
+    epoch: int = Field(0, description="the membership epoch in force (`generations[-1]`)")
+    generations: list[Generation] = Field(default_factory=list, description=(
+        "the membership generations in force, oldest first"))
+
+
+class MembershipIn(_Body):
+    """Body of ``POST /v1/runs/{run_id}/membership``: the job resumed from `from_step` (its
+    checkpoint, as a rewind's ``to_step``) with `world_size` ranks, under `epoch`."""
+
+    world_size: Integer = Field(ge=1, le=65536)
+    from_step: Step
+    epoch: Epoch
+
+
+class MembershipOut(BaseModel):
+    run_id: str
+    epoch: int
+    world_size: int
+    from_step: int
+    version: int
+    applied: bool = Field(description="False when the same generation was already in force")
+    generations: list[Generation]
 
 
 class RunSummary(BaseModel):
@@ -240,6 +280,9 @@ class ReportIn(_Body):
     at: Step | None = Field(None, description="the step this rank is at (the latest step "
                             "whose LR it used), below the served frontier (none: not known). "
                             "A report at a step some rank has reached is 409 lr_already_served")
+    epoch: Epoch | None = Field(None, description="the sender's membership epoch: older than "
+                                "the run's is 409 stale_membership, newer 409 "
+                                "membership_pending (none: not checked)")
 
 
 class ReportOut(BaseModel):
@@ -325,6 +368,9 @@ class LeaseIn(_Body):
                             "whose LR it used), at most `step`; default `step`. Leased steps "
                             "beyond it count as not used; `at` = `step` is written before "
                             "the answer (a rank telling where it stopped)")
+    epoch: Epoch | None = Field(None, description="the sender's membership epoch: older than "
+                                "the run's is 409 stale_membership; newer is answered as to "
+                                "an observer (no rank, no progress) until the change is made")
 
 
 class Lease(BaseModel):
@@ -339,6 +385,7 @@ class Lease(BaseModel):
     horizon: int
     metric_driven: bool
     world_size: int
+    epoch: int = Field(0, description="the run's membership epoch")
 
 
 class LossesIn(_Body):
@@ -380,7 +427,7 @@ class Event(BaseModel):
     id: int
     time: float
     kind: str = Field(description="created, decision, amendment, rewind, checkpoint, spike, "
-                                  "directive, acknowledgement, recovery")
+                                  "directive, acknowledgement, recovery, membership")
     data: dict[str, Any]
 
 

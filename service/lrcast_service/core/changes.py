@@ -31,6 +31,8 @@ class DecidedRound:
 class Change:
     #: rounds, reports and decisions with a step above this are deleted (a rewind)
     drop_after: int | None = None
+    #: undecided rounds (and their reports) at these steps are deleted (a membership change)
+    drop_rounds: list[int] = field(default_factory=list)
     #: segments from this step on are replaced by `segments` (an amendment)
     replace_segments_from: int | None = None
     segments: list[tuple[int, int, float]] = field(default_factory=list)
@@ -50,7 +52,8 @@ class Change:
     autopilot: dict[str, Any] | None = None
     #: (kind, data) for the run's event log
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    #: the run's own fields to set: version, frontier, progress, last_rewind
+    #: the run's own fields to set: version, frontier, progress, last_rewind, world_size,
+    #: generations
     run: dict[str, Any] = field(default_factory=dict)
     #: the record as this change commits it, when the rule kept it in step (the hot paths:
     #: no second read); None: the store reads it back
@@ -59,6 +62,7 @@ class Change:
     def __bool__(self) -> bool:
         """False when there is nothing to write."""
         return any((self.drop_after is not None, self.replace_segments_from is not None,
+                    self.drop_rounds,
                     self.new_instances, self.instance_states, self.new_rounds,
                     self.new_reports, self.decided, self.new_decisions, self.events, self.run,
                     self.new_losses, self.new_checkpoints, self.autopilot is not None))

@@ -14,16 +14,20 @@ __all__ = [
     "DomainError",
     "Invalid",
     "LRAlreadyServed",
+    "MembershipConflict",
+    "MembershipPending",
     "NotMetricDriven",
     "NotRangeTest",
     "RangeTestStopped",
     "RewindDirective",
     "ReportConflict",
     "RoundClosed",
+    "RoundClosedByMembership",
     "RoundPending",
     "RunConflict",
     "RunNotFound",
     "RunUnreadable",
+    "StaleMembership",
     "StepOutOfRange",
 ]
 
@@ -103,6 +107,48 @@ class RoundClosed(DomainError):
         super().__init__(f"step {step} is before the latest decided round (step "
                          f"{last_decided_step}); rounds are applied in step order",
                          step=step, last_decided_step=last_decided_step)
+
+
+class RoundClosedByMembership(RoundClosed):
+    """A round at or before the step the current membership generation resumed from: the
+    new generation's rounds are those after it (`core/membership.py`)."""
+
+    def __init__(self, step: int, from_step: int, epoch: int) -> None:
+        DomainError.__init__(
+            self, f"step {step} is at or before step {from_step}, from which membership epoch "
+            f"{epoch} resumed: its rounds are those after it", step=step,
+            last_decided_step=from_step, epoch=epoch)
+
+
+class StaleMembership(DomainError):
+    """A report or lease from a generation of the job older than the run's: a straggler
+    that must not count in the new generation's rounds."""
+
+    def __init__(self, sent_epoch: int, epoch: int) -> None:
+        super().__init__(f"membership epoch {sent_epoch} is older than the run's ({epoch}): "
+                         "this process belongs to a generation of the job that was replaced",
+                         epoch=epoch, sent_epoch=sent_epoch)
+
+
+class MembershipPending(DomainError):
+    """A report from a generation the run does not know yet: change the membership first."""
+
+    def __init__(self, sent_epoch: int, epoch: int) -> None:
+        super().__init__(f"membership epoch {sent_epoch} is newer than the run's ({epoch}): "
+                         "POST .../membership first", epoch=epoch, sent_epoch=sent_epoch)
+
+
+class MembershipConflict(DomainError):
+    """A membership change that contradicts the generation in force: its epoch with another
+    world_size or from_step, or an older epoch. `fields` names what conflicts."""
+
+    def __init__(self, sent_epoch: int, now: Any, differs: list[str]) -> None:
+        what = ("is older than the run's" if differs == ["epoch"] else
+                f"is in force with another {' and '.join(differs)}")
+        super().__init__(f"membership epoch {sent_epoch} {what} (epoch {now.epoch}: world_size "
+                         f"{now.world_size} from step {now.from_step}); a new membership "
+                         "needs a greater epoch", fields=differs, epoch=now.epoch,
+                         world_size=now.world_size, from_step=now.from_step)
 
 
 class NotMetricDriven(DomainError):

@@ -59,3 +59,6 @@ class RunRecord:
     #: the directive's state (`core/autopilot.py`)
     autopilot: dict[str, Any] | None = None
     autopilot_state: dict[str, Any] = field(default_factory=dict)
+    #: the membership generations in force, (epoch, from_step, world_size) oldest first;
+    #: empty: only generation 0, (0, 0, world_size) (`core/membership.py`)
+    generations: list[tuple[int, int, int]] = field(default_factory=list)

@@ -14,15 +14,20 @@ from __future__ import annotations
 from .changes import Change, History
 from .record import RunRecord
 
-__all__ = ["rewind"]
+__all__ = ["rewind", "rewind_to"]
 
 
 def rewind(rec: RunRecord, history: History, to_step: int,
            resume_id: str | None) -> tuple[Change, bool]:
     """(the change, applied); applied is False for a repeat of the latest rewind."""
-    last = {"to_step": to_step, "resume_id": resume_id}
-    if rec.last_rewind == last:
+    if rec.last_rewind == {"to_step": to_step, "resume_id": resume_id}:
         return Change(record=rec), False
+    return rewind_to(rec, history, to_step, resume_id), True
+
+
+def rewind_to(rec: RunRecord, history: History, to_step: int, resume_id: str | None) -> Change:
+    """The rewind's change, applied even if it repeats the latest (a membership change's)."""
+    last = {"to_step": to_step, "resume_id": resume_id}
     change = Change(drop_after=to_step)
     states = history.states_at(to_step)
     change.instance_states = {idx: states.get(idx) for idx in rec.instances}
@@ -30,4 +35,4 @@ def rewind(rec: RunRecord, history: History, to_step: int,
                                      "served_frontier_before": rec.frontier}))
     change.run.update(version=rec.version + 1, frontier=to_step, last_rewind=last,
                       progress={rank: min(step, to_step) for rank, step in rec.progress.items()})
-    return change, True
+    return change

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from lrcast.schedules import PlateauState
 
+from . import membership
 from .changes import Change, DecidedRound, History
 from .errors import (
     DomainError,
@@ -30,6 +32,7 @@ from .errors import (
     NotMetricDriven,
     ReportConflict,
     RoundClosed,
+    RoundClosedByMembership,
 )
 from .frontier import merge_progress, merge_seen, served_past
 from .lr_finder import is_range_test
@@ -96,10 +99,12 @@ def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
     return Outcome(step, value, inst.idx, True, state.lrs, new_state)
 
 
-def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]],
+def report(rec: RunRecord, history: History, items: list[tuple[Any, ...]],
            reached: dict[int, int] | None = None,
            seen: dict[int, float] | None = None) -> tuple[Change, list[ReportResult]]:
-    """Apply reports ``(step, rank, value)`` in order to `rec` (freshly loaded in the write
+    """Apply reports ``(step, rank, value)`` (or ``(step, rank, value, epoch)``: the
+    sender's membership epoch, fenced by `membership.check_epoch`; None: not fenced) in
+    order to `rec` (freshly loaded in the write
     transaction; it is updated in place to what the change commits): the change to write,
     and one result per report (a refused report changes nothing). `reached`: the ranks'
     steps known beyond `rec.progress` (their ``at``, answers not persisted yet), checked by
@@ -109,8 +114,9 @@ def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]]
     results: list[ReportResult] = []
     # this batch's reports are not in `history` before the change commits
     batch = _BatchHistory(history, {})
-    for step, rank, value in items:
+    for step, rank, value, *epoch in items:
         try:
+            membership.check_epoch(rec, epoch[0] if epoch else None)
             results.append(_report_one(rec, change, batch, step, rank, value))
         except DomainError as exc:  # raised before this report changed anything
             results.append(exc)
@@ -139,8 +145,10 @@ class _BatchHistory:
 
 def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: int, rank: int,
                 value: float) -> tuple[list[Outcome], bool]:
-    if rank >= rec.world_size:
-        raise Invalid("rank", f"must be in 0..{rec.world_size - 1}")
+    gens = membership.generations(rec)
+    expected = membership.world_size_at(gens, step)
+    if rank >= expected:
+        raise Invalid("rank", f"must be in 0..{expected - 1}")
     inst = instance_at(rec, step)
     if not (schedule_of(inst.spec).metric_driven or is_range_test(inst.spec)):
         raise NotMetricDriven(step)
@@ -158,6 +166,8 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
         return [], False  # the same report again: nothing counted twice
     if rnd is None and last is not None and step < last.step:
         raise RoundClosed(step, last.step)
+    if rnd is None and len(gens) > 1 and step <= gens[-1].from_step:
+        raise RoundClosedByMembership(step, gens[-1].from_step, gens[-1].epoch)
     passed = served_past(rec.progress, step) if _folds_at(inst, step) else None
     if passed is not None:
         raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
@@ -173,9 +183,10 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
 def _decide_ready(rec: RunRecord, change: Change) -> list[Outcome]:
     """Decide complete rounds in step order, stopping at the first incomplete one."""
     outcomes = []
+    gens = membership.generations(rec)
     for step in sorted(rec.open_rounds):
         rnd = rec.open_rounds[step]
-        if len(rnd.reports) < rec.world_size:
+        if len(rnd.reports) < membership.world_size_at(gens, step):
             break
         out = decide(rec, step, [rnd.reports[r] for r in sorted(rnd.reports)])
         state = out.new_state.to_json() if out.new_state else None

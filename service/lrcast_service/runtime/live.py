@@ -173,9 +173,9 @@ class LiveRuns:
         # a lock lives while someone holds or awaits it; an idle run keeps none
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
-        #: (step, rank, value, at, key, waiter) per run, for the next group commit
+        #: (step, rank, value, at, key, epoch, waiter) per run, for the next group commit
         self._queued: dict[str, list[tuple[int, int, float, int | None, Keyed[Any] | None,
-                                          asyncio.Future[Any]]]] = {}
+                                          int | None, asyncio.Future[Any]]]] = {}
         #: runs whose reports are being committed (`_commit_reports`)
         self.committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -259,10 +259,11 @@ class LiveRuns:
             return result
 
     async def create(self, run_id: str, spec: dict[str, Any], world_size: int,
-                     aggregate: str, metadata: dict[str, Any]) -> tuple[RunView, bool]:
+                     aggregate: str, metadata: dict[str, Any],
+                     epoch: int = 0) -> tuple[RunView, bool]:
         """(the run's view, created): `Store.create_run`, idempotent."""
         _, created = await self.write(run_id, self.store.create_run, run_id, spec,
-                                      world_size, aggregate, metadata)
+                                      world_size, aggregate, metadata, None, epoch)
         return await self.view(run_id), created
 
     async def delete(self, run_id: str) -> bool:
@@ -281,8 +282,10 @@ class LiveRuns:
         return await self.write(run_id, self.store.apply, run_id, rule)
 
     async def report(self, run_id: str, step: int, rank: int, value: float,
-                     at: int | None = None, keyed: Keyed[Any] | None = None) -> Any:
-        """One report (`at`: the step the rank is at, if known), committed together with the
+                     at: int | None = None, keyed: Keyed[Any] | None = None,
+                     epoch: int | None = None) -> Any:
+        """One report (`at`: the step the rank is at, if known; `epoch`: its membership
+        epoch, fenced in the write), committed together with the
         reports to the same run that arrived while the previous write was running (group
         commit: one transaction and one fsync for many ranks; `Store.apply_each` keeps their
         keys in it). Returns (record, outcomes, counted) once committed, or (record,
@@ -290,7 +293,7 @@ class LiveRuns:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.note_progress(run_id, rank, None)
         queue = self._queued.setdefault(run_id, [])
-        queue.append((step, rank, value, at, keyed, future))
+        queue.append((step, rank, value, at, keyed, epoch, future))
         if len(queue) == 1:  # the first in an empty queue commits the batch
             task = asyncio.ensure_future(self._commit_reports(run_id))
             self._tasks.add(task)  # a reference, so the task is not collected mid-way
@@ -306,7 +309,7 @@ class LiveRuns:
             # rule's snapshot of the ranks' steps below stays complete (the promise)
             self.committing.add(run_id)
             try:
-                items = [(s, r, v) for s, r, v, *_ in batch]
+                items = [(s, r, v, e) for s, r, v, _, _, e, _ in batch]
                 reached = frontier.merge_progress(
                     self.progress.get(run_id, {}),
                     {r: at for _, r, _, at, *_ in batch if at is not None})
@@ -483,9 +486,13 @@ class LiveRuns:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def rewound(self, run_id: str, to_step: int) -> None:
-        """Bring this process's progress of the run's ranks back to `to_step`."""
+    def rewound(self, run_id: str, to_step: int, world_size: int | None = None) -> None:
+        """Bring this process's progress of the run's ranks back to `to_step`; with a
+        `world_size` (a membership change), forget the ranks beyond it."""
         progress = self.progress.get(run_id, {})
-        for rank, step in progress.items():
+        for rank, step in list(progress.items()):
             progress[rank] = min(step, to_step)
+            if world_size is not None and rank >= world_size:
+                del progress[rank]
+                self.seen.get(run_id, {}).pop(rank, None)
         self.paces.pop(run_id, None)  # the pace is measured afresh from the rewound step

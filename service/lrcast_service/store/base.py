@@ -42,10 +42,10 @@ class Store(ABC):
     @abstractmethod
     def create_run(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
                    metadata: dict[str, Any], keyed: Keyed[bool] | None = None,
-                   ) -> tuple[RunRecord, Any]:
-        """Create the run, or return the identical existing one; (record, created), or
-        (record, `Outcome`) with a key. Raises RunConflict if it exists with another
-        definition."""
+                   epoch: int = 0) -> tuple[RunRecord, Any]:
+        """Create the run (its generation 0 under membership `epoch`), or return the
+        identical existing one; (record, created), or (record, `Outcome`) with a key. Raises
+        RunConflict if it exists with another definition."""
 
     @abstractmethod
     def load(self, run_id: str) -> RunRecord | None:

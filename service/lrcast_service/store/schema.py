@@ -23,6 +23,9 @@ runs = sa.Table(
     # bumped by every write transaction on the run (migration 0002): replicas compare it with
     # their cached view in one primary-key read (see store/notify.py)
     sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    # the membership generations, [[epoch, from_step, world_size], ...] (migration 0005);
+    # NULL: generation 0 alone, [[0, 0, world_size]] (core/membership.py)
+    sa.Column("membership", sa.Text, nullable=True),
 )
 
 instances = sa.Table(

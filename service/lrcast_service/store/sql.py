@@ -94,6 +94,8 @@ def _run_columns(fields: dict[str, Any]) -> dict[str, Any]:
             continue  # stored with the progress
         elif name == "last_rewind":
             columns["last_rewind"] = _dumps(value) if value is not None else None
+        elif name == "generations":
+            columns["membership"] = _dumps([list(g) for g in value])
         else:
             columns[name] = value
     return columns
@@ -250,7 +252,9 @@ class SqlStore(Store):
             open_rounds=open_rounds, last_decided=last_decided,
             last_round_step=max(steps) if steps else None, seq=row.seq,
             autopilot=json.loads(pilot.policy) if pilot else None,
-            autopilot_state=json.loads(pilot.state) if pilot else {})
+            autopilot_state=json.loads(pilot.state) if pilot else {},
+            generations=[tuple(g) for g in json.loads(row.membership)] if row.membership
+            else [])
 
     def _must_load(self, conn: Connection, run_id: str) -> RunRecord:
         rec = self._load(conn, run_id)
@@ -269,15 +273,16 @@ class SqlStore(Store):
     # runs ---------------------------------------------------------------------------------------
     def create_run(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
                    metadata: dict[str, Any], keyed: Keyed[bool] | None = None,
-                   ) -> tuple[RunRecord, Any]:
+                   epoch: int = 0) -> tuple[RunRecord, Any]:
         try:
-            return self._create(run_id, spec, world_size, aggregate, metadata, keyed)
+            return self._create(run_id, spec, world_size, aggregate, metadata, keyed, epoch)
         except sa.exc.IntegrityError:
             # another replica created the run, or kept the key, first: once more, on its commit
-            return self._create(run_id, spec, world_size, aggregate, metadata, keyed)
+            return self._create(run_id, spec, world_size, aggregate, metadata, keyed, epoch)
 
     def _create(self, run_id: str, spec: dict[str, Any], world_size: int, aggregate: str,
-                metadata: dict[str, Any], keyed: Keyed[bool] | None) -> tuple[Any, Any]:
+                metadata: dict[str, Any], keyed: Keyed[bool] | None,
+                epoch: int = 0) -> tuple[Any, Any]:
         with self._write() as conn:
             if keyed is not None:
                 kept = self._kept(conn, keyed.request)
@@ -289,13 +294,15 @@ class SqlStore(Store):
                 conn.execute(sa.insert(t.runs).values(
                     id=run_id, spec=_dumps(spec), world_size=world_size,
                     aggregate=aggregate, metadata=_dumps(metadata), created_at=time.time(),
-                    version=1, served_frontier=0, progress="{}", last_rewind=None))
+                    version=1, served_frontier=0, progress="{}", last_rewind=None,
+                    membership=_dumps([[epoch, 0, world_size]]) if epoch else None))
                 conn.execute(sa.insert(t.instances).values(run_id=run_id, idx=0, origin=0,
                                                            spec=_dumps(spec), state=None))
                 conn.execute(sa.insert(t.segments).values(run_id=run_id, from_step=0,
                                                           instance=0, scale=1.0))
                 self._event(conn, run_id, "created", {
-                    "schedule": spec, "world_size": world_size, "aggregate": aggregate})
+                    "schedule": spec, "world_size": world_size, "aggregate": aggregate,
+                    **({"epoch": epoch} if epoch else {})})
                 rec = self._must_load(conn, run_id)
             else:
                 check_same(existing, spec, world_size, aggregate)
@@ -444,6 +451,10 @@ class SqlStore(Store):
             for table in (t.reports, t.rounds, t.decisions, t.losses, t.checkpoints):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
                                                     table.c.step > change.drop_after))
+        if change.drop_rounds:
+            for table in (t.reports, t.rounds):
+                conn.execute(sa.delete(table).where(table.c.run_id == run_id,
+                                                    table.c.step.in_(change.drop_rounds)))
         if change.replace_segments_from is not None:
             conn.execute(sa.delete(t.segments).where(
                 t.segments.c.run_id == run_id,

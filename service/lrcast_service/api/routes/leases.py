@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ...core import autopilot, frontier
+from ...core import autopilot, frontier, membership
 from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..errors import conflicts
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["leases"])
 
 @router.post("/runs/{run_id}/leases", response_model=Lease, responses=conflicts(
     "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
-    "run_unreadable"))
+    "run_unreadable", "stale_membership (with epoch, sent_epoch)"))
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
                 wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them
@@ -28,18 +28,26 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     for ``/lr`` (long-poll `wait`, then 409 round_pending). `at` tells the service where the
     rank is (its progress): leased steps past it are not used yet. A moved progress is
     written in the background, or before the answer when `at` is `step` (a rank telling where
-    it stopped, e.g. when it closes its run)."""
-    frontier.check_rank((await live.view(run_id)).world_size, body.rank)
-    frontier.check_at(body.at, body.step + 1, "a lease's step is the rank's next one at most")
-    view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait,
-                                      at=body.at, persist_progress=body.at == body.step)
-    directive = autopilot.blocking_directive(view.record, body.rank, body.step)
+    it stopped, e.g. when it closes its run). An `epoch` older than the run's membership
+    epoch is 409 stale_membership; a newer one is answered as to an observer (no rank, no
+    progress) until that generation's membership change is made."""
+    view = await live.view(run_id)
+    membership.check_epoch(view.record, body.epoch, newer_ok=True)
+    # a generation the run does not know yet: an observer until its membership change
+    observer = body.epoch is not None and body.epoch > membership.current(view.record).epoch
+    rank, at = (None, None) if observer else (body.rank, body.at)
+    frontier.check_rank(view.world_size, rank)
+    frontier.check_at(at, body.step + 1, "a lease's step is the rank's next one at most")
+    view, horizon = await live.served(run_id, body.step, body.steps, rank, wait,
+                                      at=at, persist_progress=at == body.step)
+    directive = autopilot.blocking_directive(view.record, rank, body.step)
     if directive is not None:  # this rank must rewind first (409 rewind)
         raise RewindDirective(directive)
-    directive = autopilot.blocking_directive(view.record, body.rank, horizon)
+    directive = autopilot.blocking_directive(view.record, rank, horizon)
     if directive is not None:  # every rank meets the directive at the same step
         horizon = directive["at_step"]
     # the served frontier only grows, so the lease's write is idempotent: its key is kept after
     return await key.keep(*encode(Lease(
         run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,
-        horizon=horizon, metric_driven=view.metric_driven, world_size=view.world_size)))
+        horizon=horizon, metric_driven=view.metric_driven, world_size=view.world_size,
+        epoch=membership.current(view.record).epoch)))

@@ -47,7 +47,8 @@ def _lr_in_batch(rec: RunRecord, step: int) -> float:
 
 @router.post("/runs/{run_id}/reports", response_model=ReportOut, responses=conflicts(
     "report_conflict", "round_closed", "not_metric_driven", "range_test_stopped",
-    "lr_already_served (with served_step, rank)", "idempotency_key_in_flight", "run_unreadable"))
+    "lr_already_served (with served_step, rank)", "idempotency_key_in_flight", "run_unreadable",
+    "stale_membership, membership_pending (with epoch, sent_epoch)"))
 async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsDep,
                  range_tests: RangeTestsDep, key: KeyDep) -> Any:
     """Record rank `rank`'s value for the round at `step`. When all world_size ranks have
@@ -57,14 +58,16 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     with no metric-driven part at `step` is 409 not_metric_driven; a step some rank has
     already reached (`at` of its leases and reports, its ``/lr?rank=`` answers), where the
     plateau rule is active, is 409 lr_already_served (with `served_step` and `rank`): an
-    LR a rank used never changes. `version` changes when a
+    LR a rank used never changes. An `epoch` older than the run's membership epoch is 409
+    stale_membership, a newer one 409 membership_pending. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
     frontier.check_at(body.at, (await live.view(run_id)).frontier,
                       "no LR at or beyond the served frontier was used")
     keyed = key.keyed(lambda rec, _: encode(_answer(rec, body.step,
                                                     lambda s: _lr_in_batch(rec, s))))
-    done = await live.report(run_id, body.step, body.rank, body.value, body.at, keyed)
+    done = await live.report(run_id, body.step, body.rank, body.value, body.at, keyed,
+                             body.epoch)
     if keyed is not None:
         rec, outcome = done
         if not outcome.replayed:

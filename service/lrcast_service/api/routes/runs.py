@@ -9,14 +9,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...core import autopilot, frontier, rounds
+from ...core import autopilot, frontier, membership, rounds
+from ...core.changes import Change, History
 from ...core.errors import Invalid, RunNotFound
+from ...core.record import RunRecord
+from ...core.runs import check_same
 from ...core.timeline import build_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
 from ..errors import conflicts
 from ..idempotency import Key, KeyDep, encode
 from ..models import (
+    MAX_STEP,
     METADATA_MAX_DEPTH,
     PendingRound,
     PlateauInfo,
@@ -28,6 +32,7 @@ from ..models import (
     check_json,
 )
 from ..params import RunAfterQ, RunId
+from .membership import generations
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 log = logging.getLogger("lrcast.service")
@@ -53,24 +58,64 @@ def _run(view: RunView, live: LiveRuns) -> Run:
                         for s, r in sorted(rec.open_rounds.items())],
         last_decided_step=rec.last_decided.step if rec.last_decided else None,
         progress=[RankProgress(rank=r, step=s, updated_at=seen.get(r))
-                  for r, s in sorted(progress.items())])
+                  for r, s in sorted(progress.items())],
+        epoch=membership.current(rec).epoch, generations=generations(rec))
 
 
 async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response,
                   key: Key) -> Run | Response:
     build_schedule(body.schedule)
+    if body.from_step is not None and body.epoch is None:
+        raise Invalid("from_step", "is the start of a membership epoch: give `epoch` too")
+    if body.epoch is not None and await _newer_epoch(run_id, body.epoch, live):
+        return await _change_membership(run_id, body, live, key)
+    epoch = body.epoch or 0
     keyed = key.keyed(lambda rec, created: encode(_run(RunView(rec), live),
                                                   201 if created else 200))
     if keyed is not None:
         _, outcome = await live.write(run_id, live.store.create_run, run_id, body.schedule,
-                                      body.world_size, body.aggregate, body.metadata, keyed)
+                                      body.world_size, body.aggregate, body.metadata, keyed,
+                                      epoch)
         await _set_policy(run_id, body, live)  # idempotent: again on a replay is a no-op
         return key.answer(outcome)
     _, created = await live.create(run_id, body.schedule, body.world_size,
-                                   body.aggregate, body.metadata)
+                                   body.aggregate, body.metadata, epoch)
     await _set_policy(run_id, body, live)
     response.status_code = 201 if created else 200
     return _run(await live.view(run_id), live)
+
+
+async def _newer_epoch(run_id: str, epoch: int, live: LiveRuns) -> bool:
+    """Whether the run exists with a membership epoch older than `epoch`."""
+    try:
+        view = await live.view(run_id)
+    except RunNotFound:
+        return False
+    return epoch > membership.current(view.record).epoch
+
+
+async def _change_membership(run_id: str, body: RunCreate, live: LiveRuns,
+                             key: Key) -> Response:
+    """A PUT with a greater epoch: the run's membership change (`core/membership.py`), from
+    the body's `from_step`, else the latest checkpoint the run recorded, else 0; the schedule
+    and aggregate must be the run's (409 run_conflict otherwise). Answers the run, 200."""
+    assert body.epoch is not None
+
+    def change(rec: RunRecord, history: History) -> tuple[Change, membership.MembershipResult]:
+        check_same(rec, body.schedule, rec.world_size, body.aggregate)
+        from_step = body.from_step
+        if from_step is None:
+            from_step = history.latest_checkpoint(MAX_STEP + 1) or 0
+        return membership.change(rec, history, body.epoch, body.world_size, from_step)
+
+    def changed(result: membership.MembershipResult) -> None:
+        if result.applied:
+            live.rewound(run_id, result.generation.from_step, result.generation.world_size)
+
+    answer = await key.apply(run_id, change, lambda rec, _: encode(_run(RunView(rec), live)),
+                             after=changed)
+    await _set_policy(run_id, body, live)
+    return answer
 
 
 async def _set_policy(run_id: str, body: RunCreate, live: LiveRuns) -> None:
@@ -86,11 +131,13 @@ async def _set_policy(run_id: str, body: RunCreate, live: LiveRuns) -> None:
 @router.put("/runs/{run_id}", response_model=Run, status_code=201,
             responses={200: {"model": Run, "description": "an identical run exists"},
                        **conflicts("run_conflict (with fields: what differs)",
-                                   "run_unreadable")})
+                                   "membership_conflict", "run_unreadable")})
 async def put_run(run_id: RunId, body: RunCreate, live: LiveDep, response: Response,
                   key: KeyDep) -> Run | Response:
     """Create the run if absent (201); 200 if an identical one exists, so that every rank may
-    call it at start-up; 409 run_conflict naming the field that differs."""
+    call it at start-up; 409 run_conflict naming the field that differs. With an `epoch`
+    greater than the run's membership epoch, another world_size is the run's membership
+    change from `from_step` (as ``POST .../membership``; 409 membership_conflict as there)."""
     return await _create(run_id, body, live, response, key)
 
 
