@@ -19,8 +19,16 @@ from typing import Any, TypeVar
 
 import httpx
 
+from . import errors
 from ._config import LeasePolicy, Retries, Timeouts
-from ._env import rank_from_env, run_id_from_env, token_from_env, urls_from_env, world_size_from_env
+from ._env import (
+    epoch_from_env,
+    rank_from_env,
+    run_id_from_env,
+    token_from_env,
+    urls_from_env,
+    world_size_from_env,
+)
 from ._flow import Attempt, Command, Exchange, Flow, Sleep, Spawn, advance
 from ._run import AsyncRun, Run, RunBase
 from ._types import Request
@@ -82,21 +90,41 @@ class BaseClient:
     def _run_flow(self, run_id: str | None, schedule: Mapping[str, Any] | None,
                   world_size: int | None, aggregate: str,
                   metadata: Mapping[str, Any] | None, rank: int | None,
-                  autopilot: Mapping[str, Any] | None = None) -> Flow[Any]:
+                  autopilot: Mapping[str, Any] | None = None,
+                  epoch: int | None = None) -> Flow[Any]:
         run_id = run_id_from_env() if run_id is None else run_id
         rank = rank_from_env() if rank is None else rank
+        world_size = world_size_from_env() if world_size is None else world_size
+        epoch = epoch_from_env() if epoch is None else epoch
+        get = Request("GET", f"/v1/runs/{run_id}")
         if schedule is None:
-            request = Request("GET", f"/v1/runs/{run_id}")
+            info = yield from self._send_flow(get)
         else:
-            request = Request("PUT", f"/v1/runs/{run_id}", json={
-                "schedule": dict(schedule),
-                "world_size": world_size_from_env() if world_size is None else world_size,
+            put = Request("PUT", f"/v1/runs/{run_id}", json={
+                "schedule": dict(schedule), "world_size": world_size,
                 "aggregate": aggregate, "metadata": dict(metadata or {}),
                 **({"autopilot": dict(autopilot)} if autopilot is not None else {})})
-        info = yield from self._send_flow(request)
-        run = self._run_class(self, run_id, rank=rank, info=info or {})
+            try:
+                info = yield from self._send_flow(put)
+            except errors.RunConflict as exc:
+                # a new generation of an elastic job: its membership change comes once the
+                # rank knows the step it resumes from (`RunBase`); until then the run as is
+                if not _membership_changes(exc, epoch):
+                    raise
+                info = yield from self._send_flow(get)
+                if (info or {}).get("epoch", 0) >= epoch:  # type: ignore[operator]
+                    raise
+        run = self._run_class(self, run_id, rank=rank, info=info or {}, epoch=epoch,
+                              world_size=world_size)
         self._runs.append(run)  # their buffered losses are sent on close
         return run
+
+
+def _membership_changes(conflict: errors.RunConflict, epoch: int | None) -> bool:
+    """Whether a PUT's `conflict` is only the world size of a job restarted under a
+    membership epoch (then the run's epoch says whether it is this job's new generation)."""
+    body = conflict.body if isinstance(conflict.body, dict) else {}
+    return epoch is not None and epoch > 0 and body.get("fields") == ["world_size"]
 
 
 class Client(BaseClient):
@@ -120,14 +148,17 @@ class Client(BaseClient):
     def run(self, run_id: str | None = None, schedule: Mapping[str, Any] | None = None, *,
             world_size: int | None = None, aggregate: str = "mean",
             metadata: Mapping[str, Any] | None = None, rank: int | None = None,
-            autopilot: Mapping[str, Any] | None = None) -> Run:
+            autopilot: Mapping[str, Any] | None = None, epoch: int | None = None) -> Run:
         """Ensure the run exists (the idempotent PUT, so every rank may call this at start-up)
         and return it as this rank sees it. Without `schedule`, attach to an existing run.
         `run_id` defaults to torchrun's `TORCHELASTIC_RUN_ID`; `world_size` and `rank` to the
         launcher's variables (torchrun, Open MPI, PMI, SLURM). `autopilot` is the run's
-        loss-spike policy (``{"spike": {...}, "mode": "act" | "alert"}``)."""
+        loss-spike policy (``{"spike": {...}, "mode": "act" | "alert"}``). `epoch` is the
+        job's membership epoch (default `LRCAST_EPOCH`, else `TORCHELASTIC_RESTART_COUNT`):
+        a greater one than the run's makes this rank's generation the run's membership from
+        the step it resumes at (see `Run.membership`)."""
         return self._drive(self._run_flow(run_id, schedule, world_size, aggregate, metadata,
-                                          rank, autopilot))
+                                          rank, autopilot, epoch))
 
     def _drive(self, flow: Flow[T]) -> T:
         done, value = advance(flow, None)
@@ -220,11 +251,11 @@ class AsyncClient(BaseClient):
     async def run(self, run_id: str | None = None,
                   schedule: Mapping[str, Any] | None = None, *, world_size: int | None = None,
                   aggregate: str = "mean", metadata: Mapping[str, Any] | None = None,
-                  rank: int | None = None,
-                  autopilot: Mapping[str, Any] | None = None) -> AsyncRun:
+                  rank: int | None = None, autopilot: Mapping[str, Any] | None = None,
+                  epoch: int | None = None) -> AsyncRun:
         """As `Client.run`."""
         return await self._drive(self._run_flow(run_id, schedule, world_size, aggregate,
-                                                metadata, rank, autopilot))
+                                                metadata, rank, autopilot, epoch))
 
     async def _drive(self, flow: Flow[T]) -> T:
         done, value = advance(flow, None)

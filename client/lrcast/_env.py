@@ -18,6 +18,8 @@ RANK_VARIABLES = ("RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
 WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
 #: torchrun's job id; "none" is its default when `--rdzv-id` is not given
 RUN_ID_VARIABLE = "TORCHELASTIC_RUN_ID"
+#: the job's membership epoch: lrcast's own, then torchrun's count of its workers' restarts
+EPOCH_VARIABLES = ("LRCAST_EPOCH", "TORCHELASTIC_RESTART_COUNT")
 
 
 def _int(env: Mapping[str, str], names: tuple[str, ...]) -> int | None:
@@ -41,6 +43,15 @@ def world_size_from_env(env: Mapping[str, str] | None = None) -> int:
     """The job's world size from the innermost launcher (see above), else 1."""
     value = _int(os.environ if env is None else env, WORLD_SIZE_VARIABLES)
     return 1 if value is None else value
+
+
+def epoch_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """The job's membership epoch (`LRCAST_EPOCH`, else torchrun's
+    `TORCHELASTIC_RESTART_COUNT`), or None when neither is set (no membership handling)."""
+    value = _int(os.environ if env is None else env, EPOCH_VARIABLES)
+    if value is not None and value < 0:
+        raise ValueError(f"the membership epoch must be >= 0, got {value}")
+    return value
 
 
 def run_id_from_env(env: Mapping[str, str] | None = None) -> str:

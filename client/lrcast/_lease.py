@@ -32,13 +32,15 @@ class Lease:
     horizon: int
     metric_driven: bool
     world_size: int
+    #: the run's membership epoch (`Run.membership`)
+    epoch: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Lease:
         return cls(run_id=str(data["run_id"]), version=int(data["version"]),
                    timeline=Timeline.from_json(data["timeline"]), start=int(data["start"]),
                    horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),
-                   world_size=int(data["world_size"]))
+                   world_size=int(data["world_size"]), epoch=int(data.get("epoch", 0)))
 
     def covers(self, step: int) -> bool:
         return self.start <= step < self.horizon

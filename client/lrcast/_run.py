@@ -46,9 +46,18 @@ class RunBase:
     """What `Run` and `AsyncRun` share: identity, the lease book and every operation."""
 
     def __init__(self, client: BaseClient, run_id: str, *, rank: int,
-                 info: Mapping[str, Any]) -> None:
+                 info: Mapping[str, Any], epoch: int | None = None,
+                 world_size: int | None = None) -> None:
         self.run_id = run_id
         self.rank = rank
+        #: this process's membership epoch (None: no membership handling), sent with leases
+        #: and reports so that the service fences a replaced generation's stragglers
+        self.epoch = epoch
+        #: (epoch, world size) of the membership change this rank's generation still owes
+        #: the run (`_membership_due`), sent once the rank knows the step it resumes from
+        self._due: tuple[int, int] | None = _membership_due(info, epoch, world_size)
+        #: the first step this rank asked a lease for (where it resumed, without a rewind)
+        self._first_step: int | None = None
         #: the service's answer to the PUT (or GET) that opened the run
         self.info = dict(info)
         self._client = client
@@ -73,6 +82,12 @@ class RunBase:
     def world_size(self) -> int | None:
         lease = self._book.lease
         return lease.world_size if lease is not None else self.info.get("world_size")
+
+    @property
+    def membership_epoch(self) -> int:
+        """The run's membership epoch, as the service last said."""
+        lease = self._book.lease
+        return lease.epoch if lease is not None else int(self.info.get("epoch", 0))
 
     @property
     def metric_driven(self) -> bool:
@@ -111,7 +126,11 @@ class RunBase:
         params = {"wait": round(wait, 3)} if wait > 0 else None
         return Request("POST", f"{self._path}/leases", params=params, wait=wait,
                        json={"rank": self.rank, "step": step, **self._at(step + 1),
-                             "steps": self._book.lease_steps(step) if steps is None else steps})
+                             "steps": self._book.lease_steps(step) if steps is None else steps,
+                             **self._epoch()})
+
+    def _epoch(self) -> dict[str, int]:
+        return {} if self.epoch is None else {"epoch": self.epoch}
 
     def _report_request(self, step: int, value: float) -> Request:
         value = float(value)
@@ -121,7 +140,8 @@ class RunBase:
         lease = self._book.lease  # `at` is below the served frontier: within a lease
         return Request("POST", f"{self._path}/reports",
                        json={"step": step, "value": value, "rank": self.rank,
-                             **self._at(lease.horizon if lease is not None else 0)})
+                             **self._at(lease.horizon if lease is not None else 0),
+                             **self._epoch()})
 
     def _amend_request(self, from_step: int, schedule: Mapping[str, Any] | None,
                        scale: float | None) -> Request:
@@ -174,6 +194,13 @@ class RunBase:
         action = book.action(step)
         if action == LOCAL:
             return book.lease  # type: ignore[return-value]
+        if self._due is not None and self._first_step is not None:
+            # past the first lease (a scheduler's constructor asks it before any checkpoint
+            # is loaded): the rank resumed at the first step it asked for
+            yield from self._owed_membership_flow(self._first_step)
+            action = book.action(step)
+        if self._first_step is None:
+            self._first_step = step
         if action == RENEW:  # in the background: the training thread never waits for it
             if self._renewal is None:
                 job = yield Spawn(self._client._send_flow(self._lease_request(step, 0.0),
@@ -208,6 +235,9 @@ class RunBase:
                 yield Sleep(0.05)
 
     def _report_flow(self, step: int, value: float) -> Flow[ReportResult]:
+        if self._due is not None:
+            yield from self._owed_membership_flow(
+                max(step - 1, 0) if self._first_step is None else self._first_step)
         request = self._report_request(step, value)
         self._generation += 1
         result = ReportResult.from_json((yield from self._client._send_flow(request)))
@@ -249,10 +279,34 @@ class RunBase:
             pass
 
     def _rewind_flow(self, step: int, resume_id: str | None) -> Flow[dict[str, Any]]:
+        if self._due is not None:  # a new generation resumes from `step`: its change
+            data = yield from self._owed_membership_flow(step)
+            if resume_id is None:
+                return data
         self._generation += 1
         if self.current_step is not None:
             self.current_step = min(self.current_step, step)
         data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
+        self._book.set_pending(None)
+        self._book.drop()
+        return data or {}
+
+    def _owed_membership_flow(self, from_step: int) -> Flow[dict[str, Any]]:
+        epoch, world_size = self._due  # type: ignore[misc]
+        return (yield from self._membership_flow(world_size, from_step, epoch))
+
+    def _membership_flow(self, world_size: int, from_step: int,
+                         epoch: int) -> Flow[dict[str, Any]]:
+        """The run's membership change (every rank of a generation sends the same: it is
+        idempotent); like a rewind, it makes the lease stale."""
+        data = yield from self._client._send_flow(Request(
+            "POST", f"{self._path}/membership",
+            json={"world_size": world_size, "from_step": from_step, "epoch": epoch}))
+        self.epoch, self._due = epoch, None
+        self.info.update(epoch=epoch, world_size=world_size)
+        self._generation += 1
+        if self.current_step is not None:
+            self.current_step = min(self.current_step, from_step)
         self._book.set_pending(None)
         self._book.drop()
         return data or {}
@@ -366,6 +420,26 @@ class RunBase:
         return values[0] if what in (LR, MOMENTUM) else list(values)
 
 
+def _membership_due(info: Mapping[str, Any], epoch: int | None,
+                    world_size: int | None) -> tuple[int, int] | None:
+    """The change a rank under `epoch` owes the run as `info` shows it: for a later epoch
+    than generation 0 when the run's is not newer (the same epoch again is idempotent, and
+    says so if a sibling rank made it from another step); `StaleMembership` if the run's
+    is newer: a later generation replaced this one."""
+    if epoch is None:
+        return None
+    run_epoch = int(info.get("epoch", 0))
+    if run_epoch > epoch:
+        raise errors.StaleMembership(
+            f"run {info.get('run_id')!r} is at membership epoch {run_epoch}, this process at "
+            f"{epoch}: a later generation of the job replaced this one (restarting by hand? "
+            "set LRCAST_EPOCH to a greater epoch)", code="stale_membership",
+            body={"epoch": run_epoch, "sent_epoch": epoch})
+    if epoch == 0 or world_size is None:
+        return None
+    return epoch, world_size
+
+
 class Run(RunBase):
     """One run as this rank sees it (synchronous). Made by `Client.run`. A `Run` belongs to
     one rank and is used from one thread (its lease renewals run on their own)."""
@@ -404,6 +478,13 @@ class Run(RunBase):
         are dropped on the service (idempotent: every rank may call it). After a `Rewind`,
         pass its `directive_id` as `resume_id`: that acknowledges it for this rank."""
         return self._client._drive(self._rewind_flow(step, resume_id))
+
+    def membership(self, world_size: int, from_step: int, epoch: int) -> dict[str, Any]:
+        """The job resumed from its checkpoint at `from_step` with `world_size` ranks, as
+        membership generation `epoch` (greater than the run's): implies the rewind there and
+        discards open rounds (idempotent: every rank may send it; the client does it itself
+        for a new generation, see `Client.run`). This process's epoch becomes `epoch`."""
+        return self._client._drive(self._membership_flow(world_size, from_step, epoch))
 
     def log_loss(self, step: int, value: float) -> None:
         """Record this rank's training loss at `step` for the autopilot: buffered and sent in
@@ -484,6 +565,10 @@ class AsyncRun(RunBase):
     async def rewind(self, step: int, resume_id: str | None = None) -> dict[str, Any]:
         """As `Run.rewind`."""
         return await self._client._drive(self._rewind_flow(step, resume_id))
+
+    async def membership(self, world_size: int, from_step: int, epoch: int) -> dict[str, Any]:
+        """As `Run.membership`."""
+        return await self._client._drive(self._membership_flow(world_size, from_step, epoch))
 
     async def log_loss(self, step: int, value: float) -> None:
         """As `Run.log_loss` (a batch leaves as a task)."""

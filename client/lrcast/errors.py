@@ -13,6 +13,8 @@
         ├── LRAlreadyServed        (served_step, rank: a report would change an LR a rank used)
         ├── RangeTestStopped       (an LR range test diverged: stop the sweep)
         ├── Rewind                 (the autopilot's directive: reload a checkpoint)
+        ├── StaleMembership        (epoch, sent_epoch: this process's generation was replaced)
+        ├── MembershipPending, MembershipConflict (an elastic job's membership epochs)
         └── RoundPending           (step, missing_ranks)
             └── RoundTimeout       (a report's round was not decided in time)
 """
@@ -139,6 +141,21 @@ class Rewind(Conflict):
         self.step = step
 
 
+class StaleMembership(Conflict):
+    """This process belongs to a generation of the job older than the run's membership
+    epoch (`epoch`; this process sent `sent_epoch`): a later generation replaced it, so its
+    reports count in no round. Set ``LRCAST_EPOCH`` when restarting a job by hand."""
+
+
+class MembershipPending(Conflict):
+    """A report under a membership epoch the run does not know yet (the change first)."""
+
+
+class MembershipConflict(Conflict):
+    """A membership change that contradicts the generation in force: the same epoch with
+    another world size or step, or an older epoch."""
+
+
 _BY_CODE: dict[str, type[LRCastError]] = {
     "run_not_found": RunNotFound,
     "run_conflict": RunConflict,
@@ -152,6 +169,9 @@ _BY_CODE: dict[str, type[LRCastError]] = {
     "step_out_of_range": StepOutOfRange,
     "range_test_stopped": RangeTestStopped,
     "rewind": Rewind,
+    "stale_membership": StaleMembership,
+    "membership_pending": MembershipPending,
+    "membership_conflict": MembershipConflict,
 }
 
 

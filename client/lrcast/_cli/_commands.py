@@ -1,6 +1,6 @@
 """The client subcommands (``runs list``/``runs show``, ``lr``, ``amend``, ``cooldown``,
-``rewind``, ``events``): each talks to the service through `lrcast.Client` and prints a
-table, or JSON with ``--json``. Registered on the ``lrcast`` app by `add_commands`."""
+``rewind``, ``membership``, ``events``): each talks to the service through `lrcast.Client`
+and prints a table, or JSON with ``--json``. Registered on the ``lrcast`` app by `add_commands`."""
 
 from __future__ import annotations
 
@@ -216,6 +216,27 @@ def rewind(
     print(f"run {run_id} {state} to step {step}; version {data.get('version')}")
 
 
+def membership(
+    conn: Connection, run_id: RunId,
+    world_size: Annotated[int, typer.Option(min=1, help="Ranks of the new generation.",
+                                            show_default=False)],
+    from_step: Annotated[int, typer.Option(min=0, help="The checkpoint's step it resumes from.",
+                                           show_default=False)],
+    epoch: Annotated[int, typer.Option(min=0, help="The new generation's membership epoch "
+                                       "(greater than the run's).", show_default=False)],
+) -> None:
+    """Change a run's membership: the job resumed from FROM_STEP with WORLD_SIZE ranks
+    (idempotent per epoch; implies the rewind to FROM_STEP and discards open rounds)."""
+    body = {"world_size": world_size, "from_step": from_step, "epoch": epoch}
+    with conn.client() as client:
+        data = client.send(Request("POST", _run_path(run_id, "/membership"), json=body))
+    if conn.json:
+        print_json(data)
+        return
+    print(f"run {run_id}: membership epoch {data.get('epoch')}, {data.get('world_size')} "
+          f"rank(s) from step {data.get('from_step')}")
+
+
 def events(conn: Connection, run_id: RunId) -> None:
     """A run's history: created, plateau decisions, amendments, rewinds."""
     events: list[dict[str, Any]] = []
@@ -272,5 +293,5 @@ def add_commands(app: typer.Typer) -> None:
     runs.command("list")(client_command(runs_list))
     runs.command("show")(client_command(runs_show))
     app.add_typer(runs, name="runs")
-    for command in (lr, amend, cooldown, rewind, events):
+    for command in (lr, amend, cooldown, rewind, membership, events):
         app.command()(client_command(command))
