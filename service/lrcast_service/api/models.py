@@ -210,12 +210,12 @@ class MembershipIn(_Body):
 
 
 class MembershipOut(BaseModel):
+    """The generation in force, and every generation: the same answer for each repeat."""
+
     run_id: str
     epoch: int
     world_size: int
     from_step: int
-    version: int
-    applied: bool = Field(description="False when the same generation was already in force")
     generations: list[Generation]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ...core import frontier, timeline
+from ...core import frontier, membership, timeline
 from ...core.errors import StepOutOfRange
 from ...core.record import RunRecord
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
@@ -62,8 +62,9 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     stale_membership, a newer one 409 membership_pending. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
-    frontier.check_at(body.at, (await live.view(run_id)).frontier,
-                      "no LR at or beyond the served frontier was used")
+    view = await live.view(run_id)
+    membership.check_epoch(view.record, body.epoch)  # again in the write (a change may race)
+    frontier.check_at(body.at, view.frontier, "no LR at or beyond the served frontier was used")
     keyed = key.keyed(lambda rec, _: encode(_answer(rec, body.step,
                                                     lambda s: _lr_in_batch(rec, s))))
     done = await live.report(run_id, body.step, body.rank, body.value, body.at, keyed,
