@@ -51,6 +51,7 @@ SEMANTIC_422 = {
     # one key sent with another request is 422 idempotency_key_reused (as Stripe's API does)
     "POST /v1/runs/{run_id}/rewind": "an Idempotency-Key reused for another request",
     "POST /v1/runs/{run_id}/checkpoints": "an Idempotency-Key reused for another request",
+    "POST /v1/runs/{run_id}/membership": "an Idempotency-Key reused for another request",
     "DELETE /v1/runs/{run_id}": "an Idempotency-Key reused for another request",
 }
 

@@ -1,0 +1,83 @@
+"""One generation of an elastic job, run by torchrun (CPU, no process group: lrcast is HTTP).
+
+Warmup, then ReduceLROnPlateau (a `SequentialLR`); every `--every` steps from the warmup's
+end each rank reports a rank-local metric (`metric(rank, step)`: deterministic), and rank 0
+saves the optimizer and scheduler state when the scheduler reaches `--checkpoint-at`. The
+job trains steps ``[start, --stop)``: start is 0, or the checkpoint's step with `--resume`
+(a later generation: its membership epoch comes from `LRCAST_EPOCH`). Each rank writes
+``rank<R>.jsonl`` to `--out`: the LR its optimizer used at every step, and its reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+
+import lrcast
+import lrcast.torch
+
+WARMUP, EVERY, LR = 40, 10, 0.05
+SCHEDULE = {
+    "type": "SequentialLR", "lr": LR, "milestones": [WARMUP],
+    "schedulers": [
+        {"type": "LinearLR", "start_factor": 0.1, "end_factor": 1.0, "total_iters": WARMUP},
+        {"type": "ReduceLROnPlateau", "factor": 0.5, "patience": 1, "threshold": 0.01},
+    ],
+}
+
+
+def metric(rank: int, step: int) -> float:
+    """Improves until step 90, then stalls; ranks 2 and 3 get worse after step 60 (so the
+    mean depends on which ranks there are), each rank with a fixed pseudo-random offset."""
+    noise = ((rank * 7919 + step * 104729) % 1000) / 1000 * 0.01 - 0.005
+    worse = 0.5 if rank >= 2 and 60 < step <= 100 else 0.0
+    return max(0.4, 1.0 - step / 150) + worse + noise
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--stop", type=int, required=True)
+    p.add_argument("--checkpoint-at", type=int, default=None)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--resume", action="store_true")
+    args = p.parse_args()
+    rank = int(os.environ["RANK"])
+    client = lrcast.Client(timeouts=lrcast.Timeouts(connect=1.0, read=10.0, round=60.0),
+                           retries=lrcast.Retries(attempts=3, backoff=0.05, max_backoff=0.2))
+    run = client.run(args.run_id, schedule=SCHEDULE)  # world size, rank, epoch: the launcher's
+    param = torch.nn.Parameter(torch.zeros(4))
+    optimizer = torch.optim.SGD([param], lr=LR, momentum=0.9)
+    sched = lrcast.torch.RemoteScheduler(optimizer, run)
+    if args.resume:
+        state = torch.load(args.checkpoint, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])  # this generation's membership change
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / f"rank{rank}.jsonl", "w") as log:
+        for step in range(sched.last_epoch, args.stop):
+            log.write(json.dumps({"step": step, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
+            param.grad = torch.full_like(param, 0.01)
+            optimizer.step()
+            nxt = step + 1
+            if nxt >= WARMUP and nxt % EVERY == 0:
+                value = metric(rank, nxt)
+                sched.step(value)
+                log.write(json.dumps({"report": nxt, "value": value}) + "\n")
+            else:
+                sched.step()
+            if rank == 0 and sched.last_epoch == args.checkpoint_at:
+                torch.save({"optimizer": optimizer.state_dict(),
+                            "scheduler": sched.state_dict()}, args.checkpoint)
+    log_info = {"rank": rank, "epoch": run.epoch, "world_size": run.world_size}
+    (args.out / f"info{rank}.json").write_text(json.dumps(log_info))
+    client.close()
+
+
+if __name__ == "__main__":
+    main()
