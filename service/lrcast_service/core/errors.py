@@ -22,7 +22,6 @@ __all__ = [
     "RewindDirective",
     "ReportConflict",
     "RoundClosed",
-    "RoundClosedByMembership",
     "RoundPending",
     "RunConflict",
     "RunNotFound",
@@ -103,21 +102,18 @@ class LRAlreadyServed(DomainError):
 
 
 class RoundClosed(DomainError):
-    def __init__(self, step: int, last_decided_step: int) -> None:
-        super().__init__(f"step {step} is before the latest decided round (step "
-                         f"{last_decided_step}); rounds are applied in step order",
-                         step=step, last_decided_step=last_decided_step)
+    """A step before the latest decided round; with `epoch`: at or before the step the
+    current membership generation resumed from (its rounds are those after it)."""
 
-
-class RoundClosedByMembership(RoundClosed):
-    """A round at or before the step the current membership generation resumed from: the
-    new generation's rounds are those after it (`core/membership.py`)."""
-
-    def __init__(self, step: int, from_step: int, epoch: int) -> None:
-        DomainError.__init__(
-            self, f"step {step} is at or before step {from_step}, from which membership epoch "
-            f"{epoch} resumed: its rounds are those after it", step=step,
-            last_decided_step=from_step, epoch=epoch)
+    def __init__(self, step: int, last_decided_step: int, epoch: int | None = None) -> None:
+        if epoch is None:
+            super().__init__(f"step {step} is before the latest decided round (step "
+                             f"{last_decided_step}); rounds are applied in step order",
+                             step=step, last_decided_step=last_decided_step)
+            return
+        super().__init__(f"step {step} is at or before step {last_decided_step}, from which "
+                         f"membership epoch {epoch} resumed: its rounds are those after it",
+                         step=step, last_decided_step=last_decided_step, epoch=epoch)
 
 
 class StaleMembership(DomainError):

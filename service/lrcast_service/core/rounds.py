@@ -32,7 +32,6 @@ from .errors import (
     NotMetricDriven,
     ReportConflict,
     RoundClosed,
-    RoundClosedByMembership,
 )
 from .frontier import merge_progress, merge_seen, served_past
 from .lr_finder import is_range_test
@@ -167,7 +166,7 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
     if rnd is None and last is not None and step < last.step:
         raise RoundClosed(step, last.step)
     if rnd is None and len(gens) > 1 and step <= gens[-1].from_step:
-        raise RoundClosedByMembership(step, gens[-1].from_step, gens[-1].epoch)
+        raise RoundClosed(step, gens[-1].from_step, gens[-1].epoch)
     passed = served_past(rec.progress, step) if _folds_at(inst, step) else None
     if passed is not None:
         raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
