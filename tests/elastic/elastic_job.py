@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -46,8 +47,23 @@ def main() -> None:
     p.add_argument("--checkpoint-at", type=int, default=None)
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--elastic", action="store_true",
+                   help="one torchrun agent among several: a gloo barrier every step (so a "
+                        "peer's death fails the step and torchrun restarts the workers), "
+                        "logs per restart, and a restart resumes from the checkpoint")
+    p.add_argument("--hold-at", type=int, default=None,
+                   help="with --elastic: the first generation waits at this step (until a "
+                        "peer dies)")
     args = p.parse_args()
     rank = int(os.environ["RANK"])
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if args.elastic:
+        import datetime
+
+        import torch.distributed as dist
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+        args.out = args.out / f"restart{restarts}"
+        args.resume = restarts > 0
     client = lrcast.Client(timeouts=lrcast.Timeouts(connect=1.0, read=10.0, round=60.0),
                            retries=lrcast.Retries(attempts=3, backoff=0.05, max_backoff=0.2))
     run = client.run(args.run_id, schedule=SCHEDULE)  # world size, rank, epoch: the launcher's
@@ -61,6 +77,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / f"rank{rank}.jsonl", "w") as log:
         for step in range(sched.last_epoch, args.stop):
+            if args.elastic:
+                while restarts == 0 and step == args.hold_at:  # until a peer dies
+                    dist.barrier()
+                    time.sleep(0.05)
+                dist.barrier()
             log.write(json.dumps({"step": step, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
             param.grad = torch.full_like(param, 0.01)
             optimizer.step()
@@ -71,6 +92,7 @@ def main() -> None:
                 log.write(json.dumps({"report": nxt, "value": value}) + "\n")
             else:
                 sched.step()
+            log.flush()
             if rank == 0 and sched.last_epoch == args.checkpoint_at:
                 torch.save({"optimizer": optimizer.state_dict(),
                             "scheduler": sched.state_dict()}, args.checkpoint)

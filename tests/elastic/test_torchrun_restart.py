@@ -51,7 +51,8 @@ def logs(out: Path, nproc: int) -> list[dict[str, Any]]:
         rows = [json.loads(x) for x in (out / f"rank{rank}.jsonl").read_text().splitlines()]
         result.append({"lr": {r["step"]: r["lr"] for r in rows if "step" in r},
                        "reports": {r["report"]: r["value"] for r in rows if "report" in r},
-                       "info": json.loads((out / f"info{rank}.json").read_text())})
+                       "info": json.loads(info.read_text()) if (
+                           info := out / f"info{rank}.json").exists() else None})
     return result
 
 
