@@ -7,6 +7,12 @@ shows it as the rank's progress and refuses a plateau report that would change a
 already used; closing the run tells it the final step.
 Every operation is written once in `RunBase`, as an I/O-free flow (see `_flow.py`); the twins
 only drive the flows with their client (blocking, or awaiting).
+
+On a sample or token clock (or with batch scaling) the rank records what each step consumed
+(`RunBase.record_consumption`, or ``RemoteScheduler.step(samples=..., tokens=...)``): only
+changes are kept (run-length), the lease is evaluated at once on the service's log plus these
+entries, and they leave with the next lease request (a renewal is started in the background on
+a change) or before a report: never a call per step.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from . import errors
 from ._flow import Background, Flow, Join, Sleep, Spawn
 from ._lease import FETCH, LOCAL, RENEW, Lease, LeaseBook
 from ._types import ReportResult, Request
+from .schedules import Consumption, Timeline
 from .schedules import StepOutOfRange as _EngineStepOutOfRange
-from .schedules import Timeline
+from .schedules._clock import Entry, entry_json
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, BaseClient, Client
@@ -68,6 +75,10 @@ class RunBase:
         self._losses: list[list[float]] = []
         self._losses_sent_at = time.monotonic()
         self._loss_jobs: list[Background] = []
+        #: this rank's consumption log: the service's (as its last answer carried it) with
+        #: the entries it has not confirmed yet (`_unsent`, sent with the next lease request)
+        self._consumption = Consumption()
+        self._unsent: list[Entry] = []
 
     @property
     def world_size(self) -> int | None:
@@ -92,6 +103,37 @@ class RunBase:
         steps in [lease.start, local_until) need no call to `lease_for`."""
         return self._book.fast_until
 
+    def record_consumption(self, step: int, *, samples: int | None = None,
+                           tokens: int | None = None) -> None:
+        """Step `step` consumed `samples` and/or `tokens` (the job's global batch, the same on
+        every rank); an amount left out, or both, continue as before. Only a change is kept,
+        and it leaves with the next lease request (no call per step); the lease evaluates the
+        steps after `step` with it at once. `InvalidRequest` for a negative or non-integer
+        step or amount."""
+        step = _checked_count(step, "step", low=0)
+        amounts = [None if v is None else _checked_count(v, unit, low=1)
+                   for unit, v in (("samples", samples), ("tokens", tokens))]
+        log = self._consumption
+        changed = [a if a is not None and log.amount(unit, step) != a else None
+                   for unit, a in zip(("samples", "tokens"), amounts, strict=True)]
+        if changed == [None, None]:
+            return
+        entry: Entry = (step, changed[0], changed[1])
+        self._unsent.append(entry)
+        self._consumption = log.merged([entry])
+        book = self._book
+        if book.lease is not None:
+            book.lease = book.lease.with_consumption(self._consumption)
+            book.fast_until = min(book.fast_until, step + 1)  # renew soon, in the background
+
+    def _absorb(self, data: Any) -> None:
+        """The service's log (its JSON): entries it holds are sent; the rest stay unsent."""
+        if not isinstance(data, list):
+            return
+        log = Consumption.from_json(data)
+        self._unsent = [e for e in self._unsent if not _holds(log, e)]
+        self._consumption = log.merged(self._unsent)
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever the schedule this rank sees changes (a plateau decision,
         a rewind), e.g. to re-apply the current step's LR to an optimizer."""
@@ -109,9 +151,17 @@ class RunBase:
 
     def _lease_request(self, step: int, wait: float, steps: int | None = None) -> Request:
         params = {"wait": round(wait, 3)} if wait > 0 else None
-        return Request("POST", f"{self._path}/leases", params=params, wait=wait,
-                       json={"rank": self.rank, "step": step, **self._at(step + 1),
-                             "steps": self._book.lease_steps(step) if steps is None else steps})
+        body = {"rank": self.rank, "step": step, **self._at(step + 1),
+                "steps": self._book.lease_steps(step) if steps is None else steps}
+        if self._unsent:
+            body["consumption"] = [entry_json(e) for e in self._unsent]
+        return Request("POST", f"{self._path}/leases", params=params, wait=wait, json=body)
+
+    def _consumption_request(self) -> Request | None:
+        if not self._unsent:
+            return None
+        return Request("POST", f"{self._path}/consumption",
+                       json={"entries": [entry_json(e) for e in self._unsent]})
 
     def _report_request(self, step: int, value: float) -> Request:
         value = float(value)
@@ -207,7 +257,15 @@ class RunBase:
                     raise
                 yield Sleep(0.05)
 
+    def _send_consumption_flow(self) -> Flow[None]:
+        """Send the unsent consumption entries now (before a report: its `at` may pass them)."""
+        request = self._consumption_request()
+        if request is not None:
+            data = yield from self._client._send_flow(request)
+            self._absorb((data or {}).get("consumption"))
+
     def _report_flow(self, step: int, value: float) -> Flow[ReportResult]:
+        yield from self._send_consumption_flow()
         request = self._report_request(step, value)
         self._generation += 1
         result = ReportResult.from_json((yield from self._client._send_flow(request)))
@@ -253,6 +311,9 @@ class RunBase:
         if self.current_step is not None:
             self.current_step = min(self.current_step, step)
         data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
+        # the steps from `step` on run again: what they consume is told again
+        self._unsent = [e for e in self._unsent if e[0] < step]
+        self._consumption = Consumption([e for e in self._consumption.entries if e[0] < step])
         self._book.set_pending(None)
         self._book.drop()
         return data or {}
@@ -290,12 +351,14 @@ class RunBase:
     def _timeline_flow(self) -> Flow[Timeline]:
         data = yield from self._client._send_flow(Request("GET", f"{self._path}/timeline"))
         segments = data["timeline"] if isinstance(data, dict) else data
-        return Timeline.from_json(segments)
+        return Timeline.from_json(segments, data.get("consumption")
+                                  if isinstance(data, dict) else None)
 
     # bookkeeping ---------------------------------------------------------------------------
     def _install(self, data: Mapping[str, Any], step: int) -> Lease:
         """A lease answered for `step`: the barrier at any round <= step has passed."""
-        lease = Lease.from_json(data)
+        self._absorb(data.get("consumption"))
+        lease = Lease.from_json(data).with_consumption(self._consumption)
         old = self._book.lease
         book = self._book
         if book.pending_round is not None and book.pending_round <= step:
@@ -366,6 +429,23 @@ class RunBase:
         return values[0] if what in (LR, MOMENTUM) else list(values)
 
 
+def _checked_count(value: Any, name: str, *, low: int) -> int:
+    """`value` as an integer >= `low` (an integral float too), else `InvalidRequest`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise errors.InvalidRequest(f"{name}: must be an integer >= {low}, got {value!r}",
+                                    field=name, code="invalid")
+    return value
+
+
+def _holds(log: Consumption, entry: Entry) -> bool:
+    """True if `log` has every amount `entry` names in force at its step."""
+    step = entry[0]
+    return all(amount is None or log.amount(unit, step) == amount
+               for unit, amount in zip(("samples", "tokens"), entry[1:], strict=True))
+
+
 class Run(RunBase):
     """One run as this rank sees it (synchronous). Made by `Client.run`. A `Run` belongs to
     one rank and is used from one thread (its lease renewals run on their own)."""
@@ -413,6 +493,11 @@ class Run(RunBase):
     def flush_losses(self) -> None:
         """Send the buffered losses now (`Client.close` does it)."""
         self._client._drive(self._flush_losses_flow())
+
+    def send_consumption(self) -> None:
+        """Send the consumption entries not sent yet now (they go with lease requests and
+        before reports anyway)."""
+        self._client._drive(self._send_consumption_flow())
 
     def checkpoint(self, step: int) -> dict[str, Any]:
         """Announce that the job saved a checkpoint after `step` (idempotent): the autopilot
@@ -492,6 +577,10 @@ class AsyncRun(RunBase):
     async def flush_losses(self) -> None:
         """As `Run.flush_losses`."""
         await self._client._drive(self._flush_losses_flow())
+
+    async def send_consumption(self) -> None:
+        """As `Run.send_consumption`."""
+        await self._client._drive(self._send_consumption_flow())
 
     async def checkpoint(self, step: int) -> dict[str, Any]:
         """As `Run.checkpoint`."""

@@ -65,7 +65,7 @@ class _UnitLog:
         self.amounts = [a for _, a in points]
         self.before: list[int] = []
         total = 0
-        for i, (start, amount) in enumerate(points):
+        for i, (start, _) in enumerate(points):
             if i:
                 total += (start - self.starts[i - 1]) * self.amounts[i - 1]
             self.before.append(total)
@@ -175,7 +175,7 @@ def parse_entry(data: Any, path: str, *, step_key: str = "from_step",
     unknown = sorted(set(data) - {step_key, "samples", "tokens"})
     if unknown:
         raise SpecError(join_path(path, unknown[0]), "is not a field of a consumption entry "
-                        f"(from_step, samples, tokens)")
+                        "(from_step, samples, tokens)")
     if step_key in data or default_step is None:
         if step_key not in data:
             raise SpecError(join_path(path, step_key), "is required")

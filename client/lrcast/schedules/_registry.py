@@ -21,10 +21,10 @@ from . import (
     _range_test,
 )
 from ._base import Schedule
+from ._clock import CLOCK_KEYS, build_with_clock
 from ._context import BuildContext, Builder
 from ._errors import SpecError
 from ._fields import check_number, closest, join_path
-from ._clock import CLOCK_KEYS, build_with_clock
 from ._interval import build_with_interval
 from ._types import MAX_GROUPS, LRs
 

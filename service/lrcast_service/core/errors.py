@@ -11,6 +11,8 @@ from typing import Any
 
 __all__ = [
     "AmendmentTooEarly",
+    "ConsumptionConflict",
+    "ConsumptionServed",
     "DomainError",
     "Invalid",
     "LRAlreadyServed",
@@ -96,6 +98,27 @@ class LRAlreadyServed(DomainError):
                          f"decision at step {step} could change LRs it used; report at a "
                          f"step after {served_step}", step=step, served_step=served_step,
                          rank=rank)
+
+
+class ConsumptionServed(LRAlreadyServed):
+    """A consumption entry for `step` while `rank` has reached `served_step` > `step`: it
+    would change the clock position (or batch factor) of LRs that rank used."""
+
+    def __init__(self, step: int, served_step: int, rank: int) -> None:
+        DomainError.__init__(
+            self, f"rank {rank} has already reached step {served_step}: what step {step} "
+            f"consumed decides the LRs of the steps after it, and rank {rank} used those up to "
+            f"{served_step}; report a step's consumption before any rank passes it",
+            step=step, served_step=served_step, rank=rank)
+
+
+class ConsumptionConflict(DomainError):
+    """A consumption entry for a step whose `unit` (samples or tokens) was recorded as
+    another amount (`recorded`)."""
+
+    def __init__(self, step: int, unit: str, recorded: int, given: int) -> None:
+        super().__init__(f"step {step} was recorded as consuming {recorded} {unit}, not "
+                         f"{given}", step=step, unit=unit, recorded=recorded, given=given)
 
 
 class RoundClosed(DomainError):

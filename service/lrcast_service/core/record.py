@@ -59,3 +59,6 @@ class RunRecord:
     #: the directive's state (`core/autopilot.py`)
     autopilot: dict[str, Any] | None = None
     autopilot_state: dict[str, Any] = field(default_factory=dict)
+    #: what the steps consumed, as reported ((from_step, samples, tokens), sorted; None: that
+    #: amount continues), on top of what the spec declares (`core/consumption.py`)
+    consumption: list[tuple[int, int | None, int | None]] = field(default_factory=list)

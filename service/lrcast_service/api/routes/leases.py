@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
-from ...core import autopilot, frontier
+from ...core import autopilot, consumption, frontier
 from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..errors import conflicts
@@ -18,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["leases"])
 
 @router.post("/runs/{run_id}/leases", response_model=Lease, responses=conflicts(
     "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
-    "run_unreadable"))
+    "run_unreadable", "lr_already_served, consumption_conflict (its consumption entries)"))
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
                 wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them
@@ -28,9 +30,15 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     for ``/lr`` (long-poll `wait`, then 409 round_pending). `at` tells the service where the
     rank is (its progress): leased steps past it are not used yet. A moved progress is
     written in the background, or before the answer when `at` is `step` (a rank telling where
-    it stopped, e.g. when it closes its run)."""
+    it stopped, e.g. when it closes its run). `consumption` entries are recorded first, as by
+    ``POST .../consumption`` (and refused the same way)."""
     frontier.check_rank((await live.view(run_id)).world_size, body.rank)
     frontier.check_at(body.at, body.step + 1, "a lease's step is the rank's next one at most")
+    if body.consumption:  # recorded first: the rank's `at` may pass the entries' steps
+        entries = body.consumption_entries()
+        await live.write(run_id, live.store.apply, run_id, partial(
+            consumption.record, entries=entries, reached=live.progress.setdefault(run_id, {})),
+            hold_answers=True)
     view, horizon = await live.served(run_id, body.step, body.steps, body.rank, wait,
                                       at=body.at, persist_progress=body.at == body.step)
     directive = autopilot.blocking_directive(view.record, body.rank, body.step)
@@ -41,5 +49,6 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
         horizon = directive["at_step"]
     # the served frontier only grows, so the lease's write is idempotent: its key is kept after
     return await key.keep(*encode(Lease(
-        run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,
+        run_id=run_id, version=view.version, timeline=view.timeline_json(),
+        consumption=view.consumption_json(), start=body.step,
         horizon=horizon, metric_driven=view.metric_driven, world_size=view.world_size)))

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...core import autopilot, frontier, rounds
 from ...core.errors import Invalid, RunNotFound
-from ...core.timeline import build_schedule
+from ...core.timeline import build_run_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
 from ..errors import conflicts
@@ -58,7 +58,7 @@ def _run(view: RunView, live: LiveRuns) -> Run:
 
 async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response,
                   key: Key) -> Run | Response:
-    build_schedule(body.schedule)
+    build_run_schedule(body.schedule)
     keyed = key.keyed(lambda rec, created: encode(_run(RunView(rec), live),
                                                   201 if created else 200))
     if keyed is not None:
