@@ -299,9 +299,10 @@ class RunBase:
         """Tell the service the step this rank ended at (a lease of one step there), once,
         if it moved since the last lease or report: best effort, one pass over the URLs."""
         at = self.current_step
-        if at is None or at < 0 or at == self._told:
-            return
         try:
+            if at is None or at < 0 or at == self._told:
+                yield from self._send_consumption_flow()  # what the last steps consumed
+                return
             yield from self._client._send_flow(self._lease_request(at, 0.0, steps=1), passes=1)
         except errors.LRCastError:  # closing never fails a finished job
             pass

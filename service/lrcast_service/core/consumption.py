@@ -6,10 +6,11 @@ client reports, run-length: ``(from_step, samples, tokens)``, each amount in for
 next entry naming it. The LR of step s depends only on what the steps before s consumed (the
 clock position ``C(s)`` sums them; batch scaling reads step ``s - 1``), so:
 
-- An entry at step t that changes the log is accepted only if no rank has reached a step
-  beyond t (`core/frontier.py`'s progress: the ranks' steps as persisted and as seen by this
-  process); else `ConsumptionServed` (409 ``lr_already_served``): the LRs that rank used
-  would change.
+- An entry at step t that changes an amount the run's schedules read (the tokens of a token
+  clock, the samples of a sample clock or of batch scaling) is accepted only if no rank has
+  reached a step beyond t (`core/frontier.py`'s progress: the ranks' steps as persisted and
+  as seen by this process); else `ConsumptionServed` (409 ``lr_already_served``): the LRs
+  that rank used would change. An amount no schedule of the run reads changes no LR.
 - An entry that changes nothing (the amounts already in force at its step, or recorded
   there) is a no-op, so every rank may send the same entries, and again after a retry.
 - An amount for a step where another amount is recorded (by the spec or a report) is
@@ -26,7 +27,7 @@ from .changes import Change, History
 from .errors import ConsumptionConflict, ConsumptionServed
 from .frontier import merge_progress, served_past
 from .record import RunRecord
-from .timeline import consumption_of
+from .timeline import consumption_of, schedule_of
 
 __all__ = ["Accepted", "consumption_of", "record"]
 
@@ -43,6 +44,8 @@ def record(rec: RunRecord, history: History, entries: list[Entry],
     log = consumption_of(rec)
     reported = Consumption(rec.consumption)
     progress = merge_progress(rec.progress, reached or {})
+    read = {unit for inst in rec.instances.values()
+            for unit in getattr(schedule_of(inst.spec), "units", ())}
     added: list[Entry] = []
     for entry in sorted(entries, key=lambda e: e[0]):
         step = entry[0]
@@ -58,7 +61,9 @@ def record(rec: RunRecord, history: History, entries: list[Entry],
                 change[i] = amount
         if change == [None, None]:
             continue  # nothing new: the amounts in force there already
-        passed = served_past(progress, step + 1)
+        reads = any(a is not None and unit in read
+                    for unit, a in zip(UNITS, change, strict=True))
+        passed = served_past(progress, step + 1) if reads else None
         if passed is not None:
             raise ConsumptionServed(step, served_step=passed[1], rank=passed[0])
         new: Entry = (step, change[0], change[1])
