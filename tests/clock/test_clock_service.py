@@ -176,6 +176,8 @@ def test_the_promise_repeats_and_conflicts(client: httpx.Client, run_id: str) ->
     r = _consume(client, run_id, {"from_step": 50, "tokens": 4096})
     assert r.status_code == 409 and r.json()["code"] == "consumption_conflict", r.text
     assert r.json()["recorded"] == 2048
+    with pytest.raises(errors.ConsumptionConflict):  # the client's class for it
+        raise errors.from_response(409, r.json())
     # the same through a lease body: refused before the lease, which is then not served
     r = client.post(f"/v1/runs/{run_id}/leases", json={
         "rank": 0, "step": 60, "steps": 10, "consumption": [{"from_step": 30, "tokens": 1}]})

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from lrcast_service.core import consumption, rounds
-from lrcast_service.core.errors import ConsumptionConflict, ConsumptionServed, Invalid
+from lrcast_service.core.errors import ConsumptionConflict, Invalid, LRAlreadyServed
 from lrcast_service.core.timeline import (
     build_run_schedule,
     build_timeline,
@@ -61,7 +61,7 @@ def test_an_entry_below_a_step_a_rank_reached_beyond_is_refused() -> None:
     rec = new_record(TOKEN_COSINE, world_size=2)
     rec.progress = {0: 7}
     _record(rec, [(7, None, 200)])  # rank 0 used LR(7): it does not depend on step 7's batch
-    with pytest.raises(ConsumptionServed) as err:
+    with pytest.raises(LRAlreadyServed) as err:
         _record(rec, [(6, None, 300)], reached={1: 9})
     assert err.value.fields == {"step": 6, "served_step": 9, "rank": 1}
     assert consumption_of(rec).amount("tokens", 6) == 100  # refused whole: nothing written
@@ -70,7 +70,7 @@ def test_an_entry_below_a_step_a_rank_reached_beyond_is_refused() -> None:
 def test_a_batch_is_accepted_whole_or_not_at_all() -> None:
     rec = new_record(TOKEN_COSINE)
     rec.progress = {0: 10}
-    with pytest.raises(ConsumptionServed):
+    with pytest.raises(LRAlreadyServed):
         _record(rec, [(12, None, 200), (3, None, 400)])
     assert rec.consumption == []
 
@@ -120,5 +120,5 @@ def test_an_amount_no_schedule_reads_is_taken_late() -> None:
     rec.progress = {0: 100}
     _, accepted = _record(rec, [(10, 8, None)])
     assert accepted == 1
-    with pytest.raises(ConsumptionServed):
+    with pytest.raises(LRAlreadyServed):
         _record(rec, [(10, None, 200)])

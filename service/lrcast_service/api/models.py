@@ -233,6 +233,9 @@ class ConsumptionEntry(_Body):
     """From `from_step` on, each step consumes `samples` and/or `tokens` (an amount left out
     continues as it was), until the next entry naming it."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["samples"]},
+                                                           {"required": ["tokens"]}]})
+
     from_step: Step
     samples: Amount | None = None
     tokens: Amount | None = None

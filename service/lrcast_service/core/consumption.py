@@ -9,7 +9,7 @@ clock position ``C(s)`` sums them; batch scaling reads step ``s - 1``), so:
 - An entry at step t that changes an amount the run's schedules read (the tokens of a token
   clock, the samples of a sample clock or of batch scaling) is accepted only if no rank has
   reached a step beyond t (`core/frontier.py`'s progress: the ranks' steps as persisted and
-  as seen by this process); else `ConsumptionServed` (409 ``lr_already_served``): the LRs
+  as seen by this process); else `LRAlreadyServed` (409 ``lr_already_served``): the LRs
   that rank used would change. An amount no schedule of the run reads changes no LR.
 - An entry that changes nothing (the amounts already in force at its step, or recorded
   there) is a no-op, so every rank may send the same entries, and again after a retry.
@@ -24,7 +24,7 @@ from __future__ import annotations
 from lrcast.schedules._clock import UNITS, Consumption, Entry
 
 from .changes import Change, History
-from .errors import ConsumptionConflict, ConsumptionServed
+from .errors import ConsumptionConflict, consumption_served
 from .frontier import merge_progress, served_past
 from .record import RunRecord
 from .timeline import consumption_of, schedule_of
@@ -65,7 +65,7 @@ def record(rec: RunRecord, history: History, entries: list[Entry],
                     for unit, a in zip(UNITS, change, strict=True))
         passed = served_past(progress, step + 1) if reads else None
         if passed is not None:
-            raise ConsumptionServed(step, served_step=passed[1], rank=passed[0])
+            raise consumption_served(step, served_step=passed[1], rank=passed[0])
         new: Entry = (step, change[0], change[1])
         log, reported = log.merged([new]), reported.merged([new])
         added.append(new)
