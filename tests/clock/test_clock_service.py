@@ -258,3 +258,63 @@ def test_bad_amounts_in_the_client_raise_clearly(server: LRCastServer, run_id: s
             with pytest.raises(errors.InvalidRequest, match="must be an integer"):
                 sched.step(**bad)
         assert sched.last_epoch == 0  # a refused call moves nothing
+
+
+def test_two_ranks_warmup_then_plateau_in_tokens(server: LRCastServer, run_id: str) -> None:
+    """Two ranks (threads), a token-clock warmup then ReduceLROnPlateau, the batch doubling
+    mid-warmup: both ranks use the same LRs, equal to torch's LinearLR at the tokens consumed,
+    then torch's ReduceLROnPlateau fed the ranks' mean from the round the warmup ends at."""
+    import threading
+
+    warmup = 60 * 1024  # tokens: reached at step 50 (40 x 1024, then 2048 a step)
+    spec = {"type": "SequentialLR", "lr": 0.1, "milestones": [warmup], "clock": "token",
+            "batch": {"samples": 8, "tokens": 1024}, "schedulers": [
+                {"type": "LinearLR", "start_factor": 0.1, "total_iters": warmup},
+                {"type": "ReduceLROnPlateau", "factor": 0.5, "patience": 1}]}
+    every = 10
+
+    def metric(step: int, rank: int) -> float:
+        return 1.0 / (1 + min(step // every, 6)) + 0.01 * rank
+
+    used: dict[int, list[float]] = {}
+    failures: list[BaseException] = []
+
+    def train(rank: int) -> None:
+        try:
+            opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=1.0)
+            with lrcast.Client(server.url) as c:
+                run = c.run(run_id, spec, world_size=2, rank=rank)
+                sched = lrcast.torch.RemoteScheduler(opt, run)
+                lrs = used[rank] = []
+                for step in range(STEPS):
+                    lrs.append(opt.param_groups[0]["lr"])
+                    samples, tokens = batch_of(step)
+                    if (step + 1) % every == 0:
+                        sched.step(metric(step + 1, rank), samples=samples, tokens=tokens)
+                    else:
+                        sched.step(samples=samples, tokens=tokens)
+                run.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=train, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    assert used[0] == used[1]
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    expected = []
+    for step in range(STEPS):
+        tokens = tokens_before(step)
+        if step % every == 0 and step > 0 and tokens >= warmup:  # the round at `step` folds
+            plateau.step((metric(step, 0) + metric(step, 1)) / 2)
+        if tokens < warmup:
+            expected.append(0.1 * (0.1 + 0.9 * tokens / warmup))
+        else:
+            expected.append(opt.param_groups[0]["lr"])
+    assert used[0] == pytest.approx(expected, rel=1e-9)
+    assert min(expected) < 0.1 * 0.5  # the plateau part did reduce

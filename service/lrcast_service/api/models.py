@@ -439,7 +439,7 @@ class Event(BaseModel):
     id: int
     time: float
     kind: str = Field(description="created, decision, amendment, rewind, checkpoint, spike, "
-                                  "directive, acknowledgement, recovery")
+                                  "directive, acknowledgement, recovery, consumption")
     data: dict[str, Any]
 
 

@@ -21,7 +21,7 @@ A batch is accepted whole or refused whole.
 
 from __future__ import annotations
 
-from lrcast.schedules._clock import UNITS, Consumption, Entry
+from lrcast.schedules._clock import UNITS, Consumption, Entry, entry_json
 
 from .changes import Change, History
 from .errors import ConsumptionConflict, consumption_served
@@ -29,10 +29,17 @@ from .frontier import merge_progress, served_past
 from .record import RunRecord
 from .timeline import consumption_of, schedule_of
 
-__all__ = ["Accepted", "consumption_of", "record"]
+__all__ = ["Accepted", "changes", "consumption_of", "record"]
 
 #: what `record` did: the number of entries that changed the log
 Accepted = int
+
+
+def changes(log: Consumption, entries: list[Entry]) -> bool:
+    """Whether `entries` would change `log` (or conflict with it): False for repeats and the
+    amounts already in force, which `record` accepts as no-ops."""
+    return any(amount is not None and log.amount(unit, entry[0]) != amount
+               for entry in entries for unit, amount in zip(UNITS, entry[1:], strict=True))
 
 
 def record(rec: RunRecord, history: History, entries: list[Entry],
@@ -75,6 +82,6 @@ def record(rec: RunRecord, history: History, entries: list[Entry],
     steps = {e[0] for e in added}
     out.consumption = [e for e in reported.entries if e[0] in steps]
     rec.consumption = list(reported.entries)
-    out.events.append(("consumption", {"entries": [list(e) for e in added]}))
+    out.events.append(("consumption", {"entries": [entry_json(e) for e in added]}))
     out.run["version"] = rec.version = rec.version + 1
     return out, len(added)

@@ -14,6 +14,7 @@ from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import Lease, LeaseIn
 from ..params import RunId, WaitQ
+from .consumption import unchanged
 
 router = APIRouter(prefix="/v1", tags=["leases"])
 
@@ -32,10 +33,11 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     written in the background, or before the answer when `at` is `step` (a rank telling where
     it stopped, e.g. when it closes its run). `consumption` entries are recorded first, as by
     ``POST .../consumption`` (and refused the same way)."""
-    frontier.check_rank((await live.view(run_id)).world_size, body.rank)
+    view = await live.view(run_id)
+    frontier.check_rank(view.world_size, body.rank)
     frontier.check_at(body.at, body.step + 1, "a lease's step is the rank's next one at most")
-    if body.consumption:  # recorded first: the rank's `at` may pass the entries' steps
-        entries = body.consumption_entries()
+    entries = body.consumption_entries()
+    if entries and not unchanged(live, view, entries):  # first: `at` may pass their steps
         await live.write(run_id, live.store.apply, run_id, partial(
             consumption.record, entries=entries, reached=live.progress.setdefault(run_id, {})),
             hold_answers=True)
