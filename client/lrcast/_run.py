@@ -79,6 +79,9 @@ class RunBase:
         #: the entries it has not confirmed yet (`_unsent`, sent with the next lease request)
         self._consumption = Consumption()
         self._unsent: list[Entry] = []
+        #: (samples, tokens, from, until): amounts just told that match the log on the steps
+        #: [from, until), so telling them again there needs no look-up (the per-step call)
+        self._told_batch: tuple[Any, Any, int, float] | None = None
 
     @property
     def world_size(self) -> int | None:
@@ -110,17 +113,29 @@ class RunBase:
         and it leaves with the next lease request (no call per step); the lease evaluates the
         steps after `step` with it at once. `InvalidRequest` for a negative or non-integer
         step or amount."""
+        told = self._told_batch
+        if told is not None and told[0] == samples and told[1] == tokens and \
+                type(step) is int and told[2] <= step < told[3] and \
+                type(samples) is not bool and type(tokens) is not bool:
+            return  # the same amounts as the steps before: nothing changes
         step = _checked_count(step, "step", low=0)
         amounts = [None if v is None else _checked_count(v, unit, low=1)
                    for unit, v in (("samples", samples), ("tokens", tokens))]
+        self._told_batch = None
         log = self._consumption
         changed = [a if a is not None and log.amount(unit, step) != a else None
                    for unit, a in zip(("samples", "tokens"), amounts, strict=True)]
-        if changed == [None, None]:
-            return
-        entry: Entry = (step, changed[0], changed[1])
-        self._unsent.append(entry)
-        self._consumption = log.merged([entry])
+        if changed != [None, None]:
+            entry: Entry = (step, changed[0], changed[1])
+            self._unsent.append(entry)
+            self._consumption = log = log.merged([entry])
+            self._renew_with_consumption(step)
+        following = log.next_entry(step)
+        self._told_batch = (samples, tokens, step, math.inf if following is None else following)
+
+    def _renew_with_consumption(self, step: int) -> None:
+        """Evaluate the lease on the log with the new entry now; renew it soon (the entry
+        leaves with the renewal, in the background)."""
         book = self._book
         if book.lease is not None:
             book.lease = book.lease.with_consumption(self._consumption)
@@ -133,6 +148,7 @@ class RunBase:
         log = Consumption.from_json(data)
         self._unsent = [e for e in self._unsent if not _holds(log, e)]
         self._consumption = log.merged(self._unsent)
+        self._told_batch = None
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever the schedule this rank sees changes (a plateau decision,
@@ -315,6 +331,7 @@ class RunBase:
         # the steps from `step` on run again: what they consume is told again
         self._unsent = [e for e in self._unsent if e[0] < step]
         self._consumption = Consumption([e for e in self._consumption.entries if e[0] < step])
+        self._told_batch = None
         self._book.set_pending(None)
         self._book.drop()
         return data or {}

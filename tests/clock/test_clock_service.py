@@ -69,6 +69,31 @@ SPECS = {
 }
 
 
+def _writes(server: LRCastServer) -> dict[str, float]:
+    """POST requests answered so far, by route (the service's own counter)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(server.url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == "lrcast_http_requests_total" and \
+                    sample.labels["method"] == "POST":
+                route = sample.labels["route"]
+                out[route] = out.get(route, 0.0) + sample.value
+    return out
+
+
+def test_telling_every_step_is_no_call_per_step(server: LRCastServer, run_id: str) -> None:
+    """130 steps each telling its batch, three changes: a handful of lease requests (each
+    carrying what changed), no consumption call at all."""
+    before = _writes(server)
+    _train(server.url, run_id, SPECS["CosineAnnealingLR"][0])
+    after = _writes(server)
+    sent = {route: after[route] - before.get(route, 0.0) for route in after}
+    assert sent.get("/v1/runs/{run_id}/consumption", 0.0) == 0.0, sent
+    assert sent["/v1/runs/{run_id}/leases"] <= 8, sent
+
+
 def _declared(spec: dict[str, Any]) -> dict[str, Any]:
     """The same spec with the batch changes declared in it (for the previews)."""
     return {**spec, "batch_schedule": [{"from_step": at, "samples": s, "tokens": t}

@@ -89,7 +89,7 @@ class _UnitLog:
 class Consumption:
     """A run's run-length log of what each step consumed (immutable)."""
 
-    __slots__ = ("entries", "_logs")
+    __slots__ = ("entries", "_logs", "_starts")
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         by_step: dict[int, list[int | None]] = {}
@@ -101,6 +101,7 @@ class Consumption:
                 row[1] = int(tokens)
         self.entries: tuple[Entry, ...] = tuple(
             (step, row[0], row[1]) for step, row in sorted(by_step.items()))
+        self._starts = [e[0] for e in self.entries]
         self._logs = {unit: _UnitLog([(e[0], e[1 + i]) for e in self.entries
                                       if e[1 + i] is not None])
                       for i, unit in enumerate(UNITS)}
@@ -120,6 +121,11 @@ class Consumption:
         log = self._logs[unit]
         i = bisect_right(log.starts, step) - 1
         return log.amounts[i] if i >= 0 and log.starts[i] == step else None
+
+    def next_entry(self, step: int) -> int | None:
+        """The first step after `step` with an entry, if any (the amounts hold until then)."""
+        i = bisect_right(self._starts, step)
+        return self._starts[i] if i < len(self._starts) else None
 
     def position(self, unit: str, step: int) -> int:
         """``C(step)``: what steps ``0 .. step - 1`` consumed in `unit` (`StepOutOfRange` where
