@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._config import LeasePolicy
-from .schedules import Timeline
+from .schedules import Consumption, Timeline
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,19 @@ class Lease:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Lease:
         return cls(run_id=str(data["run_id"]), version=int(data["version"]),
-                   timeline=Timeline.from_json(data["timeline"]), start=int(data["start"]),
+                   timeline=Timeline.from_json(data["timeline"], data.get("consumption")),
+                   start=int(data["start"]),
                    horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),
                    world_size=int(data["world_size"]), epoch=int(data.get("epoch", 0)))
 
     def covers(self, step: int) -> bool:
         return self.start <= step < self.horizon
+
+    def with_consumption(self, consumption: Consumption) -> Lease:
+        """This lease evaluated on another consumption log (the service's and this rank's
+        entries not sent yet); itself if that changes nothing."""
+        timeline = self.timeline.with_consumption(consumption)
+        return self if timeline is self.timeline else replace(self, timeline=timeline)
 
 
 #: what `LeaseBook.action` asks the caller to do before evaluating a step

@@ -7,6 +7,12 @@ shows it as the rank's progress and refuses a plateau report that would change a
 already used; closing the run tells it the final step.
 Every operation is written once in `RunBase`, as an I/O-free flow (see `_flow.py`); the twins
 only drive the flows with their client (blocking, or awaiting).
+
+On a sample or token clock (or with batch scaling) the rank records what each step consumed
+(`RunBase.record_consumption`, or ``RemoteScheduler.step(samples=..., tokens=...)``): only
+changes are kept (run-length), the lease is evaluated at once on the service's log plus these
+entries, and they leave with the next lease request (a renewal is started in the background on
+a change) or before a report: never a call per step.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from . import errors
 from ._flow import Background, Flow, Join, Sleep, Spawn
 from ._lease import FETCH, LOCAL, RENEW, Lease, LeaseBook
 from ._types import ReportResult, Request
+from .schedules import Consumption, Timeline
 from .schedules import StepOutOfRange as _EngineStepOutOfRange
-from .schedules import Timeline
+from .schedules._clock import Entry, entry_json
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, BaseClient, Client
@@ -77,6 +84,13 @@ class RunBase:
         self._losses: list[list[float]] = []
         self._losses_sent_at = time.monotonic()
         self._loss_jobs: list[Background] = []
+        #: this rank's consumption log: the service's (as its last answer carried it) with
+        #: the entries it has not confirmed yet (`_unsent`, sent with the next lease request)
+        self._consumption = Consumption()
+        self._unsent: list[Entry] = []
+        #: (samples, tokens, from, until): amounts just told that match the log on the steps
+        #: [from, until), so telling them again there needs no look-up (the per-step call)
+        self._told_batch: tuple[Any, Any, int, float] | None = None
 
     @property
     def world_size(self) -> int | None:
@@ -107,6 +121,50 @@ class RunBase:
         steps in [lease.start, local_until) need no call to `lease_for`."""
         return self._book.fast_until
 
+    def record_consumption(self, step: int, *, samples: int | None = None,
+                           tokens: int | None = None) -> None:
+        """Step `step` consumed `samples` and/or `tokens` (the job's global batch, the same on
+        every rank); an amount left out, or both, continue as before. Only a change is kept,
+        and it leaves with the next lease request (no call per step); the lease evaluates the
+        steps after `step` with it at once. `InvalidRequest` for a negative or non-integer
+        step or amount."""
+        told = self._told_batch
+        if told is not None and told[0] == samples and told[1] == tokens and \
+                type(step) is int and told[2] <= step < told[3] and \
+                type(samples) is not bool and type(tokens) is not bool:
+            return  # the same amounts as the steps before: nothing changes
+        step = _checked_count(step, "step", low=0)
+        amounts = [None if v is None else _checked_count(v, unit, low=1)
+                   for unit, v in (("samples", samples), ("tokens", tokens))]
+        self._told_batch = None
+        log = self._consumption
+        changed = [a if a is not None and log.amount(unit, step) != a else None
+                   for unit, a in zip(("samples", "tokens"), amounts, strict=True)]
+        if changed != [None, None]:
+            entry: Entry = (step, changed[0], changed[1])
+            self._unsent.append(entry)
+            self._consumption = log = log.merged([entry])
+            self._renew_with_consumption(step)
+        following = log.next_entry(step)
+        self._told_batch = (samples, tokens, step, math.inf if following is None else following)
+
+    def _renew_with_consumption(self, step: int) -> None:
+        """Evaluate the lease on the log with the new entry now; renew it soon (the entry
+        leaves with the renewal, in the background)."""
+        book = self._book
+        if book.lease is not None:
+            book.lease = book.lease.with_consumption(self._consumption)
+            book.fast_until = min(book.fast_until, step + 1)  # renew soon, in the background
+
+    def _absorb(self, data: Any) -> None:
+        """The service's log (its JSON): entries it holds are sent; the rest stay unsent."""
+        if not isinstance(data, list):
+            return
+        log = Consumption.from_json(data)
+        self._unsent = [e for e in self._unsent if not _holds(log, e)]
+        self._consumption = log.merged(self._unsent)
+        self._told_batch = None
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever the schedule this rank sees changes (a plateau decision,
         a rewind), e.g. to re-apply the current step's LR to an optimizer."""
@@ -124,13 +182,21 @@ class RunBase:
 
     def _lease_request(self, step: int, wait: float, steps: int | None = None) -> Request:
         params = {"wait": round(wait, 3)} if wait > 0 else None
-        return Request("POST", f"{self._path}/leases", params=params, wait=wait,
-                       json={"rank": self.rank, "step": step, **self._at(step + 1),
-                             "steps": self._book.lease_steps(step) if steps is None else steps,
-                             **self._epoch()})
+        body = {"rank": self.rank, "step": step, **self._at(step + 1),
+                "steps": self._book.lease_steps(step) if steps is None else steps,
+                **self._epoch()}
+        if self._unsent:
+            body["consumption"] = [entry_json(e) for e in self._unsent]
+        return Request("POST", f"{self._path}/leases", params=params, wait=wait, json=body)
 
     def _epoch(self) -> dict[str, int]:
         return {} if self.epoch is None else {"epoch": self.epoch}
+
+    def _consumption_request(self) -> Request | None:
+        if not self._unsent:
+            return None
+        return Request("POST", f"{self._path}/consumption",
+                       json={"entries": [entry_json(e) for e in self._unsent]})
 
     def _report_request(self, step: int, value: float) -> Request:
         value = float(value)
@@ -234,10 +300,18 @@ class RunBase:
                     raise
                 yield Sleep(0.05)
 
+    def _send_consumption_flow(self) -> Flow[None]:
+        """Send the unsent consumption entries now (before a report: its `at` may pass them)."""
+        request = self._consumption_request()
+        if request is not None:
+            data = yield from self._client._send_flow(request)
+            self._absorb((data or {}).get("consumption"))
+
     def _report_flow(self, step: int, value: float) -> Flow[ReportResult]:
         if self._due is not None:
             yield from self._owed_membership_flow(
                 max(step - 1, 0) if self._first_step is None else self._first_step)
+        yield from self._send_consumption_flow()
         request = self._report_request(step, value)
         self._generation += 1
         result = ReportResult.from_json((yield from self._client._send_flow(request)))
@@ -271,9 +345,10 @@ class RunBase:
         """Tell the service the step this rank ended at (a lease of one step there), once,
         if it moved since the last lease or report: best effort, one pass over the URLs."""
         at = self.current_step
-        if at is None or at < 0 or at == self._told:
-            return
         try:
+            if at is None or at < 0 or at == self._told:
+                yield from self._send_consumption_flow()  # what the last steps consumed
+                return
             yield from self._client._send_flow(self._lease_request(at, 0.0, steps=1), passes=1)
         except errors.LRCastError:  # closing never fails a finished job
             pass
@@ -287,6 +362,10 @@ class RunBase:
         if self.current_step is not None:
             self.current_step = min(self.current_step, step)
         data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
+        # the steps from `step` on run again: what they consume is told again
+        self._unsent = [e for e in self._unsent if e[0] < step]
+        self._consumption = Consumption([e for e in self._consumption.entries if e[0] < step])
+        self._told_batch = None
         self._book.set_pending(None)
         self._book.drop()
         return data or {}
@@ -344,12 +423,14 @@ class RunBase:
     def _timeline_flow(self) -> Flow[Timeline]:
         data = yield from self._client._send_flow(Request("GET", f"{self._path}/timeline"))
         segments = data["timeline"] if isinstance(data, dict) else data
-        return Timeline.from_json(segments)
+        return Timeline.from_json(segments, data.get("consumption")
+                                  if isinstance(data, dict) else None)
 
     # bookkeeping ---------------------------------------------------------------------------
     def _install(self, data: Mapping[str, Any], step: int) -> Lease:
         """A lease answered for `step`: the barrier at any round <= step has passed."""
-        lease = Lease.from_json(data)
+        self._absorb(data.get("consumption"))
+        lease = Lease.from_json(data).with_consumption(self._consumption)
         old = self._book.lease
         book = self._book
         if book.pending_round is not None and book.pending_round <= step:
@@ -440,6 +521,23 @@ def _membership_due(info: Mapping[str, Any], epoch: int | None,
     return epoch, world_size
 
 
+def _checked_count(value: Any, name: str, *, low: int) -> int:
+    """`value` as an integer >= `low` (an integral float too), else `InvalidRequest`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise errors.InvalidRequest(f"{name}: must be an integer >= {low}, got {value!r}",
+                                    field=name, code="invalid")
+    return value
+
+
+def _holds(log: Consumption, entry: Entry) -> bool:
+    """True if `log` has every amount `entry` names in force at its step."""
+    step = entry[0]
+    return all(amount is None or log.amount(unit, step) == amount
+               for unit, amount in zip(("samples", "tokens"), entry[1:], strict=True))
+
+
 class Run(RunBase):
     """One run as this rank sees it (synchronous). Made by `Client.run`. A `Run` belongs to
     one rank and is used from one thread (its lease renewals run on their own)."""
@@ -494,6 +592,11 @@ class Run(RunBase):
     def flush_losses(self) -> None:
         """Send the buffered losses now (`Client.close` does it)."""
         self._client._drive(self._flush_losses_flow())
+
+    def send_consumption(self) -> None:
+        """Send the consumption entries not sent yet now (they go with lease requests and
+        before reports anyway)."""
+        self._client._drive(self._send_consumption_flow())
 
     def checkpoint(self, step: int) -> dict[str, Any]:
         """Announce that the job saved a checkpoint after `step` (idempotent): the autopilot
@@ -577,6 +680,10 @@ class AsyncRun(RunBase):
     async def flush_losses(self) -> None:
         """As `Run.flush_losses`."""
         await self._client._drive(self._flush_losses_flow())
+
+    async def send_consumption(self) -> None:
+        """As `Run.send_consumption`."""
+        await self._client._drive(self._send_consumption_flow())
 
     async def checkpoint(self, step: int) -> dict[str, Any]:
         """As `Run.checkpoint`."""

@@ -8,9 +8,10 @@
     ├── InvalidRequest             (422 invalid: names the field)
     ├── StepOutOfRange             (the schedule has no LR at that step)
     └── Conflict                   (409)
-        ├── RunConflict, ReportConflict, RoundClosed, NotMetricDriven
+        ├── RunConflict, ReportConflict, RoundClosed, NotMetricDriven, ConsumptionConflict
         ├── AmendmentTooEarly      (min_step)
-        ├── LRAlreadyServed        (served_step, rank: a report would change an LR a rank used)
+        ├── LRAlreadyServed        (served_step, rank: a report or a consumption entry would
+        │                           change an LR a rank used)
         ├── RangeTestStopped       (an LR range test diverged: stop the sweep)
         ├── Rewind                 (the autopilot's directive: reload a checkpoint)
         ├── StaleMembership        (epoch, sent_epoch: this process's generation was replaced)
@@ -79,6 +80,10 @@ class RunConflict(Conflict):
 
 class ReportConflict(Conflict):
     """This rank already reported a different value for that step."""
+
+
+class ConsumptionConflict(Conflict):
+    """A consumption entry names another amount for a step whose amount is recorded."""
 
 
 class RoundClosed(Conflict):
@@ -160,6 +165,7 @@ _BY_CODE: dict[str, type[LRCastError]] = {
     "run_not_found": RunNotFound,
     "run_conflict": RunConflict,
     "report_conflict": ReportConflict,
+    "consumption_conflict": ConsumptionConflict,
     "round_closed": RoundClosed,
     "not_metric_driven": NotMetricDriven,
     "amendment_too_early": AmendmentTooEarly,

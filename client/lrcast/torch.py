@@ -79,13 +79,18 @@ class RemoteScheduler(LRScheduler):
         return list(self._hot_for(self.last_epoch).lrs(self.last_epoch))
 
     def step(self, metrics: SupportsFloat | None = None,  # type: ignore[override]
-             epoch: None = None) -> None:
+             epoch: None = None, *, samples: int | None = None,
+             tokens: int | None = None) -> None:
         """Advance one step and apply its LRs; `metrics` (on a metric-driven run) is this
-        rank's metric, reported for the round at the step advanced to."""
+        rank's metric, reported for the round at the step advanced to. `samples`/`tokens`:
+        what the step just trained consumed (the global batch), for a sample or token clock
+        or batch scaling (`Run.record_consumption`); left out, the last amounts continue."""
         if epoch is not None:
             raise TypeError(
                 "RemoteScheduler.step() takes no epoch (PyTorch deprecated the argument): "
                 "every call is one step; to resume at a step, use load_state_dict")
+        if samples is not None or tokens is not None:
+            self.run.record_consumption(max(self.last_epoch, 0), samples=samples, tokens=tokens)
         if metrics is not None:
             self._report(self.last_epoch + 1, metrics)
         else:
@@ -181,7 +186,8 @@ class _Hot:
         self.start = lease.start
         timeline = lease.timeline
         segments = timeline.segments
-        if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0:
+        if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0 \
+                and segments[0].clock is None:
             schedule, history = segments[0].schedule, segments[0].history
             self.lrs = lambda step: schedule.lrs(step, history)
             self.values = lambda step: schedule.values(step, history)

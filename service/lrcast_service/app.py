@@ -18,6 +18,7 @@ from .api.previews import PreviewPool
 from .api.routes import (
     amendments,
     checkpoints,
+    consumption,
     dashboard,
     docs,
     events,
@@ -46,7 +47,7 @@ __all__ = ["create_app"]
 #: the routers under /v1 that need a token (each carries its /v1 prefix itself, so a
 #: route's path is its full template)
 _API = (runs, lr, reports, amendments, rewind, leases, events, preview, rounds, suggestion,
-        losses, checkpoints, schedule_types, membership)
+        losses, checkpoints, consumption, membership, schedule_types)
 
 
 class LRCastAPI(FastAPI):

@@ -11,6 +11,7 @@ from lrcast import errors
     (409, "report_conflict", errors.ReportConflict),
     (409, "round_closed", errors.RoundClosed),
     (409, "not_metric_driven", errors.NotMetricDriven),
+    (409, "consumption_conflict", errors.ConsumptionConflict),
     (422, "step_out_of_range", errors.StepOutOfRange),
     (401, None, errors.AuthError),
     (403, None, errors.AuthError),

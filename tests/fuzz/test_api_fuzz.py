@@ -52,6 +52,8 @@ SEMANTIC_422 = {
     "POST /v1/runs/{run_id}/rewind": "an Idempotency-Key reused for another request",
     "POST /v1/runs/{run_id}/checkpoints": "an Idempotency-Key reused for another request",
     "POST /v1/runs/{run_id}/membership": "an Idempotency-Key reused for another request",
+    "POST /v1/runs/{run_id}/consumption": "an entry names samples or tokens (not null); an "
+                                          "Idempotency-Key reused for another request",
     "DELETE /v1/runs/{run_id}": "an Idempotency-Key reused for another request",
 }
 
@@ -63,6 +65,10 @@ SEEDED = {
                               "num_iter": 50}},
     "fz-piecewise": {"schedule": {"type": "PiecewiseLinear", "lr": 0.1,
                                   "points": [[0, 0.0], [10, 0.1], [100, 0.0]]}},
+    "fz-token": {"schedule": {"type": "cosine", "lr": 3e-4, "num_warmup_steps": 10_000,
+                              "num_training_steps": 1_000_000, "clock": "token",
+                              "batch_scaling": "sqrt", "reference_batch_size": 64,
+                              "batch": {"samples": 64, "tokens": 131072}}},
 }
 
 

@@ -49,8 +49,9 @@ def _expected(spec: dict[str, Any]) -> Timeline:
     schedule = parse(spec)
     if schedule.plateau is None:
         return Timeline.single(schedule)
-    _, history = fold_reports(schedule.plateau, schedule.base_lrs, REPORTS,
-                              start=schedule.plateau_start)
+    segment = Timeline.single(schedule).segments[0]  # on the spec's clock, if it has one
+    _, history = fold_reports(schedule.plateau, schedule.base_lrs,
+                              [r for r in REPORTS if segment.folds_at(r[0])])
     assert len(history) > 0, "the reports should move the LRs of every metric-driven example"
     return Timeline.single(schedule, history)
 

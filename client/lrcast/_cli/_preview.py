@@ -39,9 +39,11 @@ def evaluate(spec: Any, steps: range, reports: list[tuple[int, float]], name: st
     folded into its metric-driven part as the service folds decided rounds; the shape of the
     service's ``POST /v1/preview``."""
     from ..schedules import ScheduleError, Timeline, fold_reports, parse
+    from ..schedules._clock import check_covered, spec_consumption
 
     try:
         schedule = parse(spec)
+        check_covered(schedule, spec_consumption(schedule))  # as the service's preview
     except ScheduleError as exc:
         raise UsageError(f"{name}: invalid spec: {exc}") from None
     if reports and schedule.plateau is None:
@@ -49,8 +51,9 @@ def evaluate(spec: Any, steps: range, reports: list[tuple[int, float]], name: st
     timeline = Timeline.single(schedule)
     if schedule.plateau is not None:
         # a round before the plateau part starts is inactive, as in the service
+        segment = timeline.segments[0]  # on the spec's clock
         _, history = fold_reports(schedule.plateau, schedule.base_lrs,
-                                  [r for r in reports if r[0] >= schedule.plateau_start])
+                                  [r for r in reports if segment.folds_at(r[0])])
         timeline = Timeline.single(schedule, history)
     lr, lrs, momentum = [], [], []
     for step in steps:

@@ -7,6 +7,7 @@
 """
 
 from ._base import LRs, Schedule
+from ._clock import CLOCKS, SCALINGS, ClockSchedule, Consumption
 from ._context import MAX_DEPTH
 from ._errors import ScheduleError, SpecError, StepOutOfRange
 from ._examples import example_specs
@@ -17,8 +18,12 @@ from ._timeline import Segment, Timeline
 from ._types import MAX_GROUPS
 
 __all__ = [
+    "CLOCKS",
+    "SCALINGS",
     "MAX_DEPTH",
     "MAX_GROUPS",
+    "ClockSchedule",
+    "Consumption",
     "LRs",
     "PlateauHistory",
     "PlateauRule",

@@ -1,6 +1,7 @@
 """A catalog of example specs: at least one for every type in `schedule_types()`, plus the
-forms that change how a spec is evaluated (composites, the epoch interval, several
-parameter groups, metric-driven members). The tests take every entry through every path
+forms that change how a spec is evaluated (composites, the epoch interval, sample and token
+clocks with a batch that changes, batch scaling, several parameter groups, metric-driven
+members). The tests take every entry through every path
 (engine, service, lease, CLI); the dashboard can offer them as presets."""
 
 from __future__ import annotations
@@ -103,6 +104,24 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
                                    "points": [[0, 0.1], [50, 0.0]]},
     "ReduceLROnPlateau two groups": {"type": "ReduceLROnPlateau", "lr": [0.1, 0.01],
                                      "mode": "max", "patience": 1, "min_lr": [0.01, 0.001]},
+    # clocks (`_clock.py`): lengths in tokens or samples; the batch doubles at step 40 / 30
+    "CosineAnnealingLR token clock": {
+        "type": "CosineAnnealingLR", "lr": 0.1, "T_max": 100_000, "eta_min": 0.001,
+        "clock": "token", "batch": {"samples": 8, "tokens": 1024},
+        "batch_schedule": [{"from_step": 40, "samples": 16, "tokens": 2048}]},
+    "cosine token clock": {
+        "type": "cosine", "lr": 3e-4, "num_warmup_steps": 10_000, "num_training_steps": 200_000,
+        "clock": "token", "batch": {"samples": 4, "tokens": 2048},
+        "batch_schedule": [{"from_step": 30, "samples": 8, "tokens": 4096}]},
+    "linear sqrt batch scaling": {
+        "type": "linear", "lr": 0.001, "num_warmup_steps": 10, "num_training_steps": 100,
+        "batch_scaling": "sqrt", "reference_batch_size": 256, "batch": {"samples": 256},
+        "batch_schedule": [{"from_step": 50, "samples": 1024}]},
+    "SequentialLR plateau sample clock": {
+        "type": "SequentialLR", "lr": 0.1, "milestones": [160], "clock": "sample",
+        "batch": {"samples": 8}, "batch_schedule": [{"from_step": 10, "samples": 16}],
+        "schedulers": [{"type": "LinearLR", "start_factor": 0.1, "total_iters": 160},
+                       {"type": "ReduceLROnPlateau", "factor": 0.5, "patience": 1}]},
 }
 
 

@@ -21,6 +21,7 @@ from . import (
     _range_test,
 )
 from ._base import Schedule
+from ._clock import CLOCK_KEYS, build_with_clock
 from ._context import BuildContext, Builder
 from ._errors import SpecError
 from ._fields import check_number, closest, join_path
@@ -105,6 +106,8 @@ def build(spec: Any, ctx: BuildContext) -> Schedule:
         hint = f"did you mean {guess!r}? " if guess else ""
         raise SpecError(where, f"unknown schedule type {kind!r}; {hint}known types: "
                                + ", ".join(sorted(BUILDERS)))
+    if any(key in spec for key in CLOCK_KEYS):  # the clock wrapper (top level only)
+        return build_with_clock(spec, ctx, build)
     if "interval" in spec:  # the step/epoch wrapper, for every type (top level only)
         return build_with_interval(spec, ctx, builder)
     return builder(spec, ctx)

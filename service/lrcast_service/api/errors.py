@@ -55,6 +55,7 @@ DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     errors.ReportConflict: (409, "report_conflict"),
     errors.RoundClosed: (409, "round_closed"),
     errors.LRAlreadyServed: (409, "lr_already_served"),
+    errors.ConsumptionConflict: (409, "consumption_conflict"),
     errors.NotMetricDriven: (409, "not_metric_driven"),
     errors.AmendmentTooEarly: (409, "amendment_too_early"),
     errors.NotRangeTest: (409, "not_range_test"),

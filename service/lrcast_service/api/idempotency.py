@@ -84,18 +84,22 @@ class Key:
     live: LiveRuns
 
     async def apply(self, run_id: str, rule: Rule[R], respond: Respond[R],
-                    after: Callable[[R], None] | None = None) -> Response:
+                    after: Callable[[R], None] | None = None, *,
+                    hold_answers: bool = False) -> Response:
         """`LiveRuns.apply` with the key: its answer kept in the rule's transaction. `after`
-        runs on the rule's result when the rule ran now (not on a replay)."""
+        runs on the rule's result when the rule ran now (not on a replay). `hold_answers`:
+        as `LiveRuns.write`'s."""
         if self.request is None:
-            rec, result = await self.live.apply(run_id, rule)
+            rec, result = await self.live.write(run_id, self.live.store.apply, run_id, rule,
+                                                hold_answers=hold_answers)
             if after is not None:
                 after(result)
             status, body = respond(rec, result)
             return Response(body, status_code=status, media_type="application/json")
         outcome: Outcome[R]
         _, outcome = await self.live.write(run_id, self.live.store.apply_keyed, run_id, rule,
-                                           Keyed(self.request, respond))
+                                           Keyed(self.request, respond),
+                                           hold_answers=hold_answers)
         if after is not None and not outcome.replayed:
             after(outcome.result)  # type: ignore[arg-type]
         return self.answer(outcome)

@@ -260,12 +260,62 @@ class LRRange(BaseModel):
     version: int | None = Field(None, description="the run's version (None for a preview)")
 
 
+#: what one step consumed, in samples or tokens (the global batch)
+Amount = Annotated[int, Field(ge=1, le=MAX_STEP), BeforeValidator(_integral)]
+#: the most entries one consumption batch carries
+MAX_CONSUMPTION_ENTRIES = 10_000
+_LOG_DESCRIPTION = ("the run's consumption log (`lrcast.schedules.Consumption.from_json`): "
+                    "what each step consumed, run-length, each amount in force until the next "
+                    "entry naming it (the spec's batch and batch_schedule, and the reports)")
+
+
+class ConsumptionEntry(_Body):
+    """From `from_step` on, each step consumes `samples` and/or `tokens` (an amount left out
+    continues as it was), until the next entry naming it."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["samples"]},
+                                                           {"required": ["tokens"]}]})
+
+    from_step: Step
+    samples: Amount | None = None
+    tokens: Amount | None = None
+
+
+def _entries(entries: list[ConsumptionEntry], field: str) -> list[tuple[int, int | None,
+                                                                        int | None]]:
+    """The entries as the engine's tuples (`Invalid` for one without an amount)."""
+    out = []
+    for i, e in enumerate(entries):
+        if e.samples is None and e.tokens is None:
+            raise Invalid(f"{field}[{i}]", "needs samples and/or tokens")
+        out.append((e.from_step, e.samples, e.tokens))
+    return out
+
+
+class ConsumptionIn(_Body):
+    """Body of ``POST /v1/runs/{run_id}/consumption``: a batch of entries, accepted whole."""
+
+    entries: list[ConsumptionEntry] = Field(max_length=MAX_CONSUMPTION_ENTRIES)
+
+    def as_entries(self) -> list[tuple[int, int | None, int | None]]:
+        return _entries(self.entries, "entries")
+
+
+class ConsumptionOut(BaseModel):
+    run_id: str
+    accepted: int = Field(description="entries that changed the log (a repeat changes nothing)")
+    version: int
+    consumption: list[dict[str, int]] = Field(description=_LOG_DESCRIPTION)
+
+
 class ResolvedTimeline(BaseModel):
     """``GET /v1/runs/{run_id}/timeline``: the run's resolved schedule, read-only."""
 
     run_id: str
     version: int
     timeline: list[dict[str, Any]]
+    consumption: list[dict[str, int]] = Field(default_factory=list,
+                                              description=_LOG_DESCRIPTION)
     metric_driven: bool
     world_size: int
     served_frontier: int
@@ -371,6 +421,13 @@ class LeaseIn(_Body):
     epoch: Epoch | None = Field(None, description="the sender's membership epoch: older than "
                                 "the run's is 409 stale_membership; newer is answered as to "
                                 "an observer (no rank, no progress) until the change is made")
+    consumption: list[ConsumptionEntry] | None = Field(
+        None, max_length=MAX_CONSUMPTION_ENTRIES, description="entries for the consumption "
+        "log, recorded before the lease as by POST .../consumption (the client sends what "
+        "changed with its renewals)")
+
+    def consumption_entries(self) -> list[tuple[int, int | None, int | None]]:
+        return _entries(self.consumption or [], "consumption")
 
 
 class Lease(BaseModel):
@@ -381,6 +438,8 @@ class Lease(BaseModel):
     run_id: str
     version: int
     timeline: list[dict[str, Any]]
+    consumption: list[dict[str, int]] = Field(default_factory=list,
+                                              description=_LOG_DESCRIPTION)
     start: int
     horizon: int
     metric_driven: bool
@@ -427,7 +486,8 @@ class Event(BaseModel):
     id: int
     time: float
     kind: str = Field(description="created, decision, amendment, rewind, checkpoint, spike, "
-                                  "directive, acknowledgement, recovery, membership")
+                                  "directive, acknowledgement, recovery, membership, "
+                                  "consumption")
     data: dict[str, Any]
 
 

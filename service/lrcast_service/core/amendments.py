@@ -18,7 +18,14 @@ from .changes import Change
 from .errors import AmendmentTooEarly, Invalid, RoundPending
 from .frontier import barrier, min_amendment_step
 from .record import Instance, RunRecord
-from .timeline import build_schedule, build_timeline, evaluate, schedule_of, segment_at
+from .timeline import (
+    build_schedule,
+    build_timeline,
+    check_amendment_clock,
+    evaluate,
+    schedule_of,
+    segment_at,
+)
 
 __all__ = ["amend", "check_amendment", "cooldown_spec"]
 
@@ -58,6 +65,7 @@ def amend(rec: RunRecord, from_step: int | None, spec: dict[str, Any] | None,
         lrs, _ = evaluate(build_timeline(rec), from_step)
         spec = cooldown_spec(lrs, cooldown)
     if spec is not None:
+        check_amendment_clock(rec, spec)
         groups = schedule_of(spec).num_groups
         run_groups = schedule_of(rec.spec).num_groups  # every instance has the run's groups
         if groups != run_groups:

@@ -48,6 +48,9 @@ class Change:
     #: (step, rank, loss) sent by the ranks, and announced checkpoints (`core/autopilot.py`)
     new_losses: list[tuple[int, int, float]] = field(default_factory=list)
     new_checkpoints: list[int] = field(default_factory=list)
+    #: consumption log entries (from_step, samples, tokens) to store, each replacing any row at
+    #: its step (`core/consumption.py`); a rewind's `drop_after` drops those from its step on
+    consumption: list[tuple[int, int | None, int | None]] = field(default_factory=list)
     #: the autopilot's {"policy", "state"} to store
     autopilot: dict[str, Any] | None = None
     #: (kind, data) for the run's event log
@@ -65,7 +68,8 @@ class Change:
                     self.drop_rounds,
                     self.new_instances, self.instance_states, self.new_rounds,
                     self.new_reports, self.decided, self.new_decisions, self.events, self.run,
-                    self.new_losses, self.new_checkpoints, self.autopilot is not None))
+                    self.new_losses, self.new_checkpoints, self.autopilot is not None,
+                    self.consumption))
 
 
 class History(Protocol):

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "AmendmentTooEarly",
+    "ConsumptionConflict",
     "DomainError",
     "Invalid",
     "LRAlreadyServed",
@@ -28,6 +29,7 @@ __all__ = [
     "RunUnreadable",
     "StaleMembership",
     "StepOutOfRange",
+    "consumption_served",
 ]
 
 
@@ -94,11 +96,31 @@ class LRAlreadyServed(DomainError):
     """A report whose plateau decision could change an LR a rank already used: `rank` has
     reached `served_step` >= `step`, and the decision at `step` applies from `step` on."""
 
-    def __init__(self, step: int, served_step: int, rank: int) -> None:
-        super().__init__(f"rank {rank} has already passed step {served_step}: a plateau "
-                         f"decision at step {step} could change LRs it used; report at a "
-                         f"step after {served_step}", step=step, served_step=served_step,
+    def __init__(self, step: int, served_step: int, rank: int,
+                 detail: str | None = None) -> None:
+        super().__init__(detail or f"rank {rank} has already passed step {served_step}: a "
+                         f"plateau decision at step {step} could change LRs it used; report "
+                         f"at a step after {served_step}", step=step, served_step=served_step,
                          rank=rank)
+
+
+def consumption_served(step: int, served_step: int, rank: int) -> LRAlreadyServed:
+    """`LRAlreadyServed` for a consumption entry at `step` while `rank` has reached
+    `served_step` > `step`: it would change the clock position (or batch factor) of LRs that
+    rank used."""
+    return LRAlreadyServed(step, served_step, rank, detail=(
+        f"rank {rank} has already reached step {served_step}: what step {step} consumed "
+        f"decides the LRs of the steps after it, and rank {rank} used those up to "
+        f"{served_step}; report a step's consumption before any rank passes it"))
+
+
+class ConsumptionConflict(DomainError):
+    """A consumption entry for a step whose `unit` (samples or tokens) was recorded as
+    another amount (`recorded`)."""
+
+    def __init__(self, step: int, unit: str, recorded: int, given: int) -> None:
+        super().__init__(f"step {step} was recorded as consuming {recorded} {unit}, not "
+                         f"{given}", step=step, unit=unit, recorded=recorded, given=given)
 
 
 class RoundClosed(DomainError):

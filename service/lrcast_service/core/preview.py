@@ -8,7 +8,7 @@ from typing import Any
 from lrcast.schedules import PlateauHistory, Timeline
 
 from .errors import Invalid
-from .timeline import MAX_VALUES, build_schedule, evaluate_range, step_range
+from .timeline import MAX_VALUES, build_run_schedule, evaluate_range, step_range
 
 __all__ = ["preview"]
 
@@ -17,7 +17,7 @@ def preview(spec: dict[str, Any], steps: int | None, start: int, stop: int | Non
             stride: int, reports: list[tuple[int, float]]) -> dict[str, Any]:
     """LRs (and momenta) of `spec` for ``range(steps)`` or ``range(start, stop, stride)``,
     after `reports` ``(step, value)``."""
-    schedule = build_schedule(spec)
+    schedule = build_run_schedule(spec)
     groups = schedule.num_groups
     if steps is not None:
         points = step_range(0, steps, 1, groups)
@@ -33,8 +33,9 @@ def preview(spec: dict[str, Any], steps: int | None, start: int, stop: int | Non
     decisions = []
     if schedule.plateau is not None:
         state = schedule.plateau.initial(schedule.base_lrs)
+        segment = Timeline.single(schedule).segments[0]  # on the spec's clock
         for step, value in sorted(reports, key=lambda r: r[0]):
-            if step < schedule.plateau_start:
+            if not segment.folds_at(step):
                 continue  # as the service: a round before the plateau part is inactive
             new = schedule.plateau.step(state, value)
             if new.lrs != state.lrs:

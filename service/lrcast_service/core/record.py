@@ -62,3 +62,6 @@ class RunRecord:
     #: the membership generations in force, (epoch, from_step, world_size) oldest first;
     #: empty: only generation 0, (0, 0, world_size) (`core/membership.py`)
     generations: list[tuple[int, int, int]] = field(default_factory=list)
+    #: what the steps consumed, as reported ((from_step, samples, tokens), sorted; None: that
+    #: amount continues), on top of what the spec declares (`core/consumption.py`)
+    consumption: list[tuple[int, int | None, int | None]] = field(default_factory=list)

@@ -36,7 +36,7 @@ from .errors import (
 from .frontier import merge_progress, merge_seen, served_past
 from .lr_finder import is_range_test
 from .record import Instance, Round, RunRecord
-from .timeline import instance_at, schedule_of
+from .timeline import instance_at, own_position, schedule_of
 
 __all__ = ["Outcome", "ReportResult", "aggregate", "decide", "plateau_state", "report"]
 
@@ -80,10 +80,12 @@ def aggregate(values: list[float], how: str) -> float:
     return math.fsum(values) / len(values)
 
 
-def _folds_at(inst: Instance, step: int) -> bool:
-    """Whether a round at global `step` is folded into `inst` (so may change its LRs)."""
+def _folds_at(rec: RunRecord, inst: Instance, step: int) -> bool:
+    """Whether a round at global `step` is folded into `inst` (so may change its LRs): its
+    own position there (its step, or its clock's count) is past its plateau_start."""
     schedule = schedule_of(inst.spec)
-    return schedule.plateau is not None and step - inst.origin >= schedule.plateau_start
+    return schedule.plateau is not None and \
+        own_position(rec, inst, step) >= schedule.plateau_start
 
 
 def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
@@ -92,7 +94,7 @@ def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
     value = aggregate(values, rec.aggregate)
     inst = instance_at(rec, step)
     state = plateau_state(inst)
-    if state is None or not _folds_at(inst, step):
+    if state is None or not _folds_at(rec, inst, step):
         return Outcome(step, value, inst.idx, False, None, None)
     new_state = schedule_of(inst.spec).plateau.step(state, value)
     return Outcome(step, value, inst.idx, True, state.lrs, new_state)
@@ -167,7 +169,7 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
         raise RoundClosed(step, last.step)
     if rnd is None and len(gens) > 1 and step <= gens[-1].from_step:
         raise RoundClosed(step, gens[-1].from_step, gens[-1].epoch)
-    passed = served_past(rec.progress, step) if _folds_at(inst, step) else None
+    passed = served_past(rec.progress, step) if _folds_at(rec, inst, step) else None
     if passed is not None:
         raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
     if rnd is None:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Any
 
 from lrcast.schedules import (
+    Consumption,
     PlateauHistory,
     Schedule,
     ScheduleError,
@@ -29,6 +30,7 @@ from lrcast.schedules import (
 from lrcast.schedules import (
     StepOutOfRange as EngineStepOutOfRange,
 )
+from lrcast.schedules._clock import CLOCK_KEYS, check_covered, spec_consumption
 
 from .errors import Invalid, RunUnreadable, StepOutOfRange
 from .record import Instance, RunRecord
@@ -37,12 +39,16 @@ __all__ = [
     "MAX_POINTS",
     "MAX_VALUES",
     "PARSE_CACHE_BYTES",
+    "build_run_schedule",
     "build_schedule",
     "build_timeline",
+    "check_amendment_clock",
+    "consumption_of",
     "evaluate",
     "evaluate_range",
     "instance_at",
     "metric_driven",
+    "own_position",
     "schedule_of",
     "segment_at",
     "step_range",
@@ -102,6 +108,50 @@ def build_schedule(spec: dict[str, Any], field: str = "schedule") -> Schedule:
         raise Invalid(field, f"{type(exc).__name__}: {exc}") from exc
 
 
+def build_run_schedule(spec: dict[str, Any], field: str = "schedule") -> Schedule:
+    """`build_schedule` for a run's (or a preview's) own spec: a sample/token clock or batch
+    scaling needs the batch of step 0 in it (``batch``), the client reports what changes."""
+    schedule = build_schedule(spec, field)
+    try:
+        check_covered(schedule, spec_consumption(schedule))
+    except SpecError as exc:
+        raise Invalid(f"{field}.{exc.path}", exc.reason) from exc
+    return schedule
+
+
+def check_amendment_clock(rec: RunRecord, spec: dict[str, Any]) -> None:
+    """An amendment's spec takes the run's log: it declares none (``batch``,
+    ``batch_schedule`` are the run's spec's), and its clock needs what the log gives."""
+    for key in ("batch", "batch_schedule"):
+        if key in spec:
+            raise Invalid(f"schedule.{key}", "only the run's own spec declares what steps "
+                          "consume; report changes with POST .../consumption")
+    try:
+        check_covered(schedule_of(spec), consumption_of(rec))
+    except SpecError as exc:
+        raise Invalid("schedule.clock", f"the run's log lacks it: {exc.reason}") from exc
+
+
+def consumption_of(rec: RunRecord) -> Consumption:
+    """The run's log: what its spec declares, with the reported entries on top."""
+    declared = spec_consumption(schedule_of(rec.spec)) if any(
+        k in rec.spec for k in CLOCK_KEYS) else Consumption()
+    return declared.merged(rec.consumption)
+
+
+def own_position(rec: RunRecord, inst: Instance, step: int) -> int:
+    """Global `step` as `inst`'s schedule counts it: ``step - origin``, or on its clock
+    ``C(step) - C(origin)`` (`StepOutOfRange` where the log has no amount)."""
+    schedule = schedule_of(inst.spec)
+    if not any(k in inst.spec for k in CLOCK_KEYS):
+        return step - inst.origin
+    try:
+        return Segment(inst.origin, schedule, inst.origin).bound(consumption_of(rec)) \
+            .position(step)
+    except EngineStepOutOfRange as exc:
+        raise StepOutOfRange(step, str(exc)) from exc
+
+
 def build_timeline(rec: RunRecord) -> Timeline:
     """The run's resolved schedule: its segments with each instance's plateau decisions.
 
@@ -117,7 +167,7 @@ def build_timeline(rec: RunRecord) -> Timeline:
             Segment(from_step, schedule_of(rec.instances[idx].spec), rec.instances[idx].origin,
                     scale, histories[idx])
             for from_step, idx, scale in rec.segments
-        ])
+        ], consumption_of(rec))
     except (ScheduleError, RecursionError, ValueError, TypeError) as exc:
         raise RunUnreadable(rec.run_id, f"{type(exc).__name__}: {exc}") from exc
 

@@ -121,6 +121,10 @@ class RunView:
             self._timeline_json = self.timeline.to_json()
         return self._timeline_json
 
+    def consumption_json(self) -> list[dict[str, int]]:
+        """The run's consumption log, as leases and the timeline carry it."""
+        return self.timeline.consumption.to_json()
+
     def pending(self, step: int) -> RoundPending:
         return RoundPending(step, self.missing_ranks(step))
 
@@ -248,11 +252,20 @@ class LiveRuns:
         self._opened = opened
         return list(opened.values())
 
-    async def write(self, run_id: str, fn: Callable[..., T], *args: Any) -> T:
+    async def write(self, run_id: str, fn: Callable[..., T], *args: Any,
+                    hold_answers: bool = False) -> T:
         """Run a store write in the threadpool under the run's lock; install the record it
-        returns first, if any (the rest of the result goes to the caller)."""
+        returns first, if any (the rest of the result goes to the caller). `hold_answers`:
+        no rank is answered an LR on the old view until the record is installed (the rule
+        reads the ranks' progress for the promise, as reports do: `committing`)."""
         async with self._lock(run_id):
-            result = await run_in_threadpool(fn, *args)
+            if hold_answers:
+                self.committing.add(run_id)
+            try:
+                result = await run_in_threadpool(fn, *args)
+            finally:
+                if hold_answers:
+                    self.committing.discard(run_id)
             rec = result[0] if isinstance(result, tuple) else result
             if isinstance(rec, RunRecord):
                 self.install(rec)

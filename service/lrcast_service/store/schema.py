@@ -121,5 +121,15 @@ checkpoints = sa.Table(
     sa.Column("step", sa.BigInteger, primary_key=True),
 )
 
+# what each step consumed (migration 0006, `core/consumption.py`): run-length entries, each
+# amount in force until the next entry that names it (NULL: that amount continues)
+consumption = sa.Table(
+    "consumption", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("from_step", sa.BigInteger, primary_key=True),
+    sa.Column("samples", sa.BigInteger, nullable=True),
+    sa.Column("tokens", sa.BigInteger, nullable=True),
+)
+
 PER_RUN = (instances, segments, rounds, reports, decisions, events, autopilot, losses,
-           checkpoints)
+           checkpoints, consumption)

@@ -235,6 +235,9 @@ class SqlStore(Store):
         last_decided = Round(last.step, True, value=last.value) if last else None
         progress, seen = _load_progress(row.progress)
         pilot = conn.execute(sa.select(t.autopilot).where(t.autopilot.c.run_id == run_id)).first()
+        consumption = [(r.from_step, r.samples, r.tokens) for r in conn.execute(
+            sa.select(t.consumption).where(t.consumption.c.run_id == run_id)
+            .order_by(t.consumption.c.from_step))]
         steps = list(open_rounds) + ([last.step] if last else [])
         if steps:
             for r in conn.execute(sa.select(t.reports).where(t.reports.c.run_id == run_id,
@@ -252,7 +255,7 @@ class SqlStore(Store):
             open_rounds=open_rounds, last_decided=last_decided,
             last_round_step=max(steps) if steps else None, seq=row.seq,
             autopilot=json.loads(pilot.policy) if pilot else None,
-            autopilot_state=json.loads(pilot.state) if pilot else {},
+            autopilot_state=json.loads(pilot.state) if pilot else {}, consumption=consumption,
             generations=[tuple(g) for g in json.loads(row.membership)] if row.membership
             else [])
 
@@ -451,6 +454,11 @@ class SqlStore(Store):
             for table in (t.reports, t.rounds, t.decisions, t.losses, t.checkpoints):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
                                                     table.c.step > change.drop_after))
+            # the steps after the checkpoint run again: their consumption is told again (the
+            # checkpoint's own step ran before it was saved, as its round did)
+            conn.execute(sa.delete(t.consumption).where(
+                t.consumption.c.run_id == run_id,
+                t.consumption.c.from_step > change.drop_after))
         if change.drop_rounds:
             for table in (t.reports, t.rounds):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
@@ -481,6 +489,13 @@ class SqlStore(Store):
                 for step, rank, value in change.new_losses])
         for step in change.new_checkpoints:
             conn.execute(sa.insert(t.checkpoints).values(run_id=run_id, step=step))
+        if change.consumption:
+            c = t.consumption.c
+            conn.execute(sa.delete(t.consumption).where(
+                c.run_id == run_id, c.from_step.in_([e[0] for e in change.consumption])))
+            conn.execute(sa.insert(t.consumption), [
+                {"run_id": run_id, "from_step": step, "samples": samples, "tokens": tokens}
+                for step, samples, tokens in change.consumption])
         now = time.time()
         for rnd in change.decided:
             conn.execute(sa.update(t.rounds).where(t.rounds.c.run_id == run_id,

@@ -3,22 +3,26 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
-from ...core import autopilot, frontier, membership
+from ...core import autopilot, consumption, frontier, membership
 from ...core.errors import RewindDirective
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import Lease, LeaseIn
 from ..params import RunId, WaitQ
+from .consumption import unchanged
 
 router = APIRouter(prefix="/v1", tags=["leases"])
 
 
 @router.post("/runs/{run_id}/leases", response_model=Lease, responses=conflicts(
     "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
-    "run_unreadable", "stale_membership (with epoch, sent_epoch)"))
+    "run_unreadable", "stale_membership (with epoch, sent_epoch)",
+    "lr_already_served, consumption_conflict (its consumption entries)"))
 async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
                 wait: WaitQ = 0.0) -> Response:
     """Hand out the run's timeline for steps ``[step, horizon)``: the rank evaluates them
@@ -30,7 +34,8 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     written in the background, or before the answer when `at` is `step` (a rank telling where
     it stopped, e.g. when it closes its run). An `epoch` older than the run's membership
     epoch is 409 stale_membership; a newer one is answered as to an observer (no rank, no
-    progress) until that generation's membership change is made."""
+    progress) until that generation's membership change is made. `consumption` entries are
+    recorded first, as by ``POST .../consumption`` (and refused the same way)."""
     view = await live.view(run_id)
     membership.check_epoch(view.record, body.epoch, newer_ok=True)
     # a generation the run does not know yet: an observer until its membership change
@@ -38,6 +43,11 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     rank, at = (None, None) if observer else (body.rank, body.at)
     frontier.check_rank(view.world_size, rank)
     frontier.check_at(at, body.step + 1, "a lease's step is the rank's next one at most")
+    entries = body.consumption_entries()
+    if entries and not unchanged(live, view, entries):  # first: `at` may pass their steps
+        await live.write(run_id, live.store.apply, run_id, partial(
+            consumption.record, entries=entries, reached=live.progress.setdefault(run_id, {})),
+            hold_answers=True)
     view, horizon = await live.served(run_id, body.step, body.steps, rank, wait,
                                       at=at, persist_progress=at == body.step)
     directive = autopilot.blocking_directive(view.record, rank, body.step)
@@ -48,6 +58,7 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
         horizon = directive["at_step"]
     # the served frontier only grows, so the lease's write is idempotent: its key is kept after
     return await key.keep(*encode(Lease(
-        run_id=run_id, version=view.version, timeline=view.timeline_json(), start=body.step,
-        horizon=horizon, metric_driven=view.metric_driven, world_size=view.world_size,
+        run_id=run_id, version=view.version, timeline=view.timeline_json(),
+        consumption=view.consumption_json(), start=body.step, horizon=horizon,
+        metric_driven=view.metric_driven, world_size=view.world_size,
         epoch=membership.current(view.record).epoch)))

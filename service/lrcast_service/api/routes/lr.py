@@ -67,5 +67,6 @@ async def get_timeline(run_id: RunId, live: LiveDep, step: Annotated[
     else:
         view = await live.past_barrier(run_id, step, wait)
     return ResolvedTimeline(run_id=view.run_id, version=view.version,
-                            timeline=view.timeline_json(), metric_driven=view.metric_driven,
+                            timeline=view.timeline_json(),
+                            consumption=view.consumption_json(), metric_driven=view.metric_driven,
                             world_size=view.world_size, served_frontier=view.frontier)

@@ -14,7 +14,7 @@ from ...core.changes import Change, History
 from ...core.errors import Invalid, RunNotFound
 from ...core.record import RunRecord
 from ...core.runs import check_same
-from ...core.timeline import build_schedule
+from ...core.timeline import build_run_schedule
 from ...runtime.live import LiveRuns, RunView
 from ..deps import LiveDep, StoreDep
 from ..errors import conflicts
@@ -64,7 +64,7 @@ def _run(view: RunView, live: LiveRuns) -> Run:
 
 async def _create(run_id: str, body: RunCreate, live: LiveRuns, response: Response,
                   key: Key) -> Run | Response:
-    build_schedule(body.schedule)
+    build_run_schedule(body.schedule)
     if body.from_step is not None and body.epoch is None:
         raise Invalid("from_step", "is the start of a membership epoch: give `epoch` too")
     if body.epoch is not None and await _newer_epoch(run_id, body.epoch, live):
