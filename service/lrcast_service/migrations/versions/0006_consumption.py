@@ -2,7 +2,7 @@
 token clocks and batch scaling (`core/consumption.py`). Existing runs have none.
 
 Revision ID: 0006
-Revises: 0004 (set to 0005 when merged after the membership migration)
+Revises: 0005
 """
 
 import sqlalchemy as sa
