@@ -57,6 +57,25 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _floats(values: list[float]) -> str:
+    return ",".join(map(float.__repr__, values))
+
+
+def lr_template(run_id: str, version: int) -> Callable[[int, list[float], list[float] | None],
+                                                       bytes]:
+    """`encode` of `RunView.lr_payload` for one run and version, as a string template: the
+    same bytes (json writes a finite float as its repr) for a fraction of the cost."""
+    head = '{"run_id":' + json.dumps(run_id) + ',"step":'
+    tail = f',"version":{int(version)}}}'
+
+    def body(step: int, lrs: list[float], moms: list[float] | None) -> bytes:
+        momentum = "null,\"momentums\":null" if moms is None else \
+            f"{moms[0]!r},\"momentums\":[{_floats(moms)}]"
+        return (f'{head}{step},"lr":{lrs[0]!r},"lrs":[{_floats(lrs)}],"momentum":{momentum}'
+                f'{tail}').encode()
+    return body
+
+
 class RunView:
     """A run as committed, evaluated: what LR queries, leases and the barrier read."""
 
@@ -72,9 +91,14 @@ class RunView:
         self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
         self.barrier = frontier.barrier(rec)
+        #: LRs below this step are answered as they are (`core.frontier.servable`)
+        self.servable_below = frontier.servable_below(rec.frontier, self.barrier)
+        #: the autopilot's directive ranks must act on, if any (`core.autopilot`)
+        self.directive = rec.autopilot_state.get("directive")
         #: the step from which a query extends the frontier in the background (`LiveRuns`)
         self.extend_at = rec.frontier
         self._bodies: dict[int, bytes] = {}
+        self._encode = lr_template(rec.run_id, rec.version)
         self._memo_bytes = 0
         self._timeline_json: list[dict[str, Any]] | None = None
         #: an estimate of the view's memory, its memo included
@@ -99,7 +123,7 @@ class RunView:
         """The encoded answer for `step`, memoised (the view is immutable)."""
         body = self._bodies.get(step)
         if body is None:
-            body = encode(self.lr_payload(step))
+            body = self._encode(step, *timeline.evaluate(self.timeline, step))
             size = len(body) + 64
             if self._memo_bytes + size > MEMO_BYTES:
                 self._bodies.clear()
