@@ -121,6 +121,39 @@ class FastLR:
             live.extend_ahead(run_id, step)
         return body
 
+    def beyond_frontier(self, run_id: str, query: bytes,
+                        authorization: bytes | None) -> tuple[int, int | None] | None:
+        """(step, rank) of a request `body` declined only because its step is at or past
+        the persisted frontier (no round in the way): `answer` has the frontier extended
+        (the write in flight, if any) and answers it itself. None: the route answers."""
+        view = self.live.cached(run_id)
+        parsed = None if view is None else parse_query(query)
+        if view is None or parsed is None:
+            return None
+        step, rank = parsed
+        if step < view.frontier or (view.barrier is not None and step >= view.barrier):
+            return None
+        if rank is not None and (rank >= view.world_size or view.directive is not None):
+            return None
+        if self.auth.enabled and not self.auth.allows(authorization):
+            return None
+        return step, rank
+
+    async def _past_frontier(self, run_id: str, query: bytes,
+                             authorization: bytes | None) -> bytes | None:
+        """The body of a request past the frontier, once the frontier is extended (as the
+        route would: `LiveRuns.served`), without the route's cost; None: the route
+        answers (and re-raises any error)."""
+        wanted = self.beyond_frontier(run_id, query, authorization)
+        if wanted is None:
+            return None
+        step, rank = wanted
+        try:
+            await self.live.served(run_id, step, 1, rank, 0.0)
+        except Exception:  # noqa: BLE001 - the route answers it (a round opened, a 503, ...)
+            return None
+        return self.body(run_id, query, authorization)
+
     def observe(self, seconds: float) -> None:
         """Count one answered request in the route's metrics."""
         self.metrics.observe("GET", ROUTE, 200, seconds)
@@ -140,6 +173,8 @@ class FastLR:
                     authorization = value
         run_id = path[len(PREFIX):-len(SUFFIX)]
         body = self.body(run_id, scope["query_string"], authorization)
+        if body is None:  # a walking job at the frontier: the extension, then the answer
+            body = await self._past_frontier(run_id, scope["query_string"], authorization)
         if body is not None and self.live.replication is not None:
             # replicas: a plateau run's view is checked current first
             body = await self.live.replication.checked(run_id, body)

@@ -194,6 +194,8 @@ class LiveRuns:
         #: (run, step) -> when this process first saw the round open (a gauge's age)
         self._opened: dict[tuple[str, int], float] = {}
         self._ahead: dict[str, asyncio.Task[None]] = {}
+        #: the extension of the frontier in flight, per run (`_extend_to`)
+        self._extending: dict[str, asyncio.Future[None]] = {}
         # a lock lives while someone holds or awaits it; an idle run keeps none
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
@@ -483,16 +485,40 @@ class LiveRuns:
             return
 
     async def _extend_to(self, run_id: str, target: int, needed: int) -> None:
-        """Persist frontier >= `target`, unless a write that got the run's lock first has
-        already reached `needed` (the many waiters a decision wakes at once write once)."""
-        async with self._lock(run_id):
+        """Persist frontier >= `target`, unless the frontier reaches `needed` by then. One
+        extension of a run is in flight at a time: the queries that reach the frontier
+        meanwhile (the many waiters a decision wakes at once, a walking job's ranks) wait
+        for it, all woken together when it lands (not one by one through the run's lock),
+        and write again only if it did not reach them; they share its error if it failed."""
+        while True:
             view = self.views.get(run_id)
             if view is not None and view.frontier >= needed:
                 return
-            rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
-                _extend, target, dict(self.progress.get(run_id, {})),
-                dict(self.seen.get(run_id, {}))))
-            self.install(rec)
+            flight = self._extending.get(run_id)
+            if flight is None:
+                break
+            await asyncio.shield(flight)
+        flight = self._extending[run_id] = asyncio.get_running_loop().create_future()
+        try:
+            async with self._lock(run_id):
+                view = self.views.get(run_id)
+                if view is None or view.frontier < needed:
+                    ranks = self.progress.get(run_id)
+                    if ranks:  # sized from where the ranks are now, not when it was asked
+                        target = max(target, self._target(run_id, max(ranks.values()), needed))
+                    rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
+                        _extend, target, dict(self.progress.get(run_id, {})),
+                        dict(self.seen.get(run_id, {}))))
+                    self.install(rec)
+        except Exception as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            if not flight.done():  # written, or cancelled: the waiters look again
+                flight.set_result(None)
+            if self._extending.get(run_id) is flight:
+                del self._extending[run_id]
 
     def _persist_progress(self, run_id: str, at_least: int) -> None:
         """Write the ranks' progress in the background (a lease renewal need not wait)."""
