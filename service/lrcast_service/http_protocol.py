@@ -127,14 +127,14 @@ class LRCastHttpProtocol(HttpToolsProtocol):
             default = self.server_state.default_headers
             head = b"".join(name + b": " + value + b"\r\n" for name, value in default)
             LRCastHttpProtocol._default_head = (default, head)
-        version = parser.get_http_version()
-        if self._direct_log is not None:
-            client = "%s:%d" % self.client if self.client else ""
-            self._direct_log.line(client, "GET", url.decode("ascii"), version, 200)
-        elif self.access_log:
-            self.access_logger.info('%s - "%s %s HTTP/%s" %d',
-                                    "%s:%d" % self.client if self.client else "", "GET",
-                                    url.decode("ascii"), version, 200)
+        if self.access_log:  # as uvicorn logs it (the path is a run's: nothing to quote)
+            client = f"{self.client[0]}:{self.client[1]:d}" if self.client else ""
+            version = parser.get_http_version()
+            if self._direct_log is not None:
+                self._direct_log.line(client, "GET", url.decode("ascii"), version, 200)
+            else:
+                self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, "GET",
+                                        url.decode("ascii"), version, 200)
         self.transport.write(b"".join((_OK, head, _JSON_LENGTH, str(len(body)).encode(),
                                        b"\r\n\r\n", body)))
         self.cycle = _ANSWERED  # what follows of this request (nothing: a GET) is skipped
