@@ -53,7 +53,8 @@ def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec
 
 
 def encode(payload: dict[str, Any]) -> bytes:
-    """The one JSON encoder of LR answers (the fast path and the route share it)."""
+    """The JSON of an LR answer (`RunView.lr_body` writes the same bytes from
+    `lr_template`; the fast path and the route both send those)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
