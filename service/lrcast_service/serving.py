@@ -22,6 +22,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from . import create_app, upgrade_database
+from .access_log import AccessLog
 from .config import Settings
 from .http_protocol import KEEP_ALIVE_TIMEOUT, LRCastHttpProtocol  # httptools: [service]
 
@@ -142,12 +143,15 @@ def log_config(log_format: str) -> dict[str, Any]:
                        "fmt": '%(asctime)s %(client_addr)s "%(request_line)s" %(status_code)s'},
         }
     stdout = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    # the access log's lines from a template (`access_log.AccessLog`: the formatter above
+    # only for records that are not a request's)
+    access = {"()": AccessLog, "stream": "ext://sys.stdout", "log_format": log_format}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": formatters,
         "handlers": {"default": {**stdout, "formatter": "default"},
-                     "access": {**stdout, "formatter": "access"}},
+                     "access": {**access, "formatter": "access"}},
         "loggers": {
             "lrcast": {"handlers": ["default"], "level": "INFO", "propagate": False},
             "lrcast_service": {"handlers": ["default"], "level": "INFO", "propagate": False},

@@ -5,16 +5,18 @@ decision answers the ranks waiting on it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lrcast.schedules import Timeline, parse
 from lrcast_service.core import frontier
 from lrcast_service.migrations import upgrade
-from lrcast_service.runtime.live import LiveRuns
+from lrcast_service.runtime.live import LiveRuns, encode
 from lrcast_service.store.sql import SqlStore
 
 COSINE = {"type": "CosineAnnealingLR", "lr": 0.1, "T_max": 1000}
@@ -132,3 +134,70 @@ def test_a_decision_answers_every_waiting_rank_at_once(store: SqlStore) -> None:
 
     # 16 ms a waiter before (one write each); the goal is 100 ms for 1,024 on a quiet machine
     assert asyncio.run(scenario()) < 1.0
+
+
+@pytest.mark.parametrize("spec", [
+    COSINE,
+    {"type": "OneCycleLR", "max_lr": [0.1, 0.02], "total_steps": 5000},  # momentum, 2 groups
+    {"type": "CyclicLR", "base_lr": 1e-5, "max_lr": 3e-3, "step_size_up": 7},
+    {"type": "StepLR", "lr": 1e300, "step_size": 3, "gamma": 1e-10},  # exponents both ways
+])
+def test_the_encoded_answer_is_the_json_of_the_payload(store: SqlStore, spec: dict) -> None:
+    """`RunView.lr_body`'s template gives the bytes json gives (what clients parse)."""
+    async def scenario() -> None:
+        live = LiveRuns(store, reserve_chunk=256, max_wait=1)
+        run_id = f"enc-{spec['type']}.x_y"
+        view, _ = await live.create(run_id, spec, 1, "mean", {})
+        for step in (0, 1, 2, 7, 99, 1234, 4998):
+            body = view.lr_body(step)
+            assert body == encode(view.lr_payload(step))
+            assert json.loads(body)["lrs"] == view.lr_payload(step)["lrs"]
+    asyncio.run(scenario())
+
+
+class CountingStore(SqlStore):
+    """The real store, counting its frontier writes."""
+
+    applied = 0
+
+    def apply(self, *args: Any, **kwargs: Any) -> Any:
+        self.applied += 1
+        return super().apply(*args, **kwargs)
+
+
+def test_ranks_at_the_frontier_share_one_extension(tmp_path: Path) -> None:
+    """64 ranks reaching the frontier at once wait for one write, woken together."""
+    url = f"sqlite:///{tmp_path / 'flight.db'}"
+    upgrade(url)
+    store = CountingStore(url)
+
+    async def scenario() -> None:
+        live = LiveRuns(store, reserve_chunk=256, max_wait=1)
+        await live.create("flight", COSINE, 64, "mean", {})
+        await live.served("flight", 0, 1, 0, 0.0)
+        before = store.applied
+        turns = 0  # the event loop's turns, counted by a task that yields at each
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+
+        async def rank_asks(rank: int) -> tuple[Any, int]:
+            answer = await live.served("flight", 1, 1, rank, 0.0)
+            return answer, turns
+
+        counter = asyncio.ensure_future(count_turns())
+        done = await asyncio.gather(*(rank_asks(rank) for rank in range(64)))
+        counter.cancel()
+        answers = [answer for answer, _ in done]
+        assert store.applied == before + 1
+        # woken together when it lands, not one lock hand-over (one turn) after another
+        assert max(t for _, t in done) - min(t for _, t in done) <= 3
+        assert all(view.frontier > 1 for view, _ in answers)
+        assert store.load("flight").frontier == live.views["flight"].frontier
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 import torch
 
 from lrcast.schedules import Timeline
+from tests.support import LRCastServer
 
 from ._specs import PLATEAU, run_body
 
@@ -144,3 +147,56 @@ def test_lease_stops_at_a_pending_round(client: httpx.Client, run_id: str) -> No
     r = client.post(f"/v1/runs/{run_id}/leases", json={"step": 50})
     assert r.status_code == 409 and r.json()["code"] == "round_pending"
     assert r.json()["missing_ranks"] == [1]
+
+
+def _raw(server_url: str, data: bytes, answers: int) -> list[tuple[bytes, bytes]]:
+    """Send `data` on one connection; the (head, body) of the first `answers` answers."""
+    host, port = server_url.removeprefix("http://").split(":")
+    out: list[tuple[bytes, bytes]] = []
+    buf = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        while len(out) < answers:
+            head, sep, rest = buf.partition(b"\r\n\r\n")
+            if sep:
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                if len(rest) >= length:
+                    out.append((head, rest[:length]))
+                    buf = rest[length:]
+                    continue
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {len(out)} answers"
+            buf += chunk
+    return out
+
+
+def test_pipelined_queries_are_answered_in_order_on_every_path(
+        client: httpx.Client, server: LRCastServer, run_id: str) -> None:
+    """The fast path answers as soon as a request's headers are parsed: requests pipelined
+    on one connection, some of them for the FastAPI route (past the frontier, a body, an
+    unknown run), are still answered each once, in order, with the route's bytes."""
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    client.get(f"/v1/runs/{run_id}/lr?step=3")  # cached, frontier past step 3
+    expected = {step: client.get(f"/v1/runs/{run_id}/lr?step={step}&x=1").content
+                for step in (1, 2, 3, 500)}  # the route's own bytes (an unknown parameter)
+    get = "GET /v1/runs/{}/lr?step={} HTTP/1.1\r\nHost: x\r\n{}\r\n"
+    data = "".join([get.format(run_id, 1, ""), get.format(run_id, 500, ""),
+                    get.format(run_id, 2, "content-length: 2\r\n") + "{}",
+                    get.format("no-such-run", 1, ""), get.format(run_id, 3, "")]).encode()
+    answers = _raw(server.url, data, 5)
+    assert [head.split(b"\r\n")[0] for head, _ in answers] == \
+        [b"HTTP/1.1 200 OK"] * 3 + [b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"]
+    assert [body for _, body in answers[:3]] + [answers[4][1]] == \
+        [expected[1], expected[500], expected[2], expected[3]]
+    assert all(b"content-type: application/json" in head.lower() for head, _ in answers)
+
+
+def test_an_http_1_0_query_is_answered_and_closed(client: httpx.Client, server: LRCastServer,
+                                                  run_id: str) -> None:
+    client.put(f"/v1/runs/{run_id}", json=run_body())
+    route = client.get(f"/v1/runs/{run_id}/lr?step=4&x=1").content
+    data = f"GET /v1/runs/{run_id}/lr?step=4 HTTP/1.0\r\n\r\n".encode()
+    [(head, body)] = _raw(server.url, data, 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+    assert body == route

@@ -1,12 +1,18 @@
 """The fast path of ``GET /v1/runs/{run_id}/lr``: the one place that bypasses FastAPI.
 
-The app (`app.LRCastAPI`) hands it every request before FastAPI sees it. It answers only a
-GET of that exact path whose run is cached, whose query is well-formed (``step``, optional
-``rank`` and ``wait``), whose token is valid, and whose step is below both the persisted
-served frontier and any undecided plateau round: then the answer is the view's pre-encoded
-body, the same bytes the FastAPI route returns (both call `RunView.lr_body`). Everything
-else (cache misses, frontier extensions, the barrier's long-poll, any error) goes on to the
-FastAPI route. It counts its requests in the same metrics, under the same route template.
+It answers only a GET of that exact path whose run is cached, whose query is well-formed
+(``step``, optional ``rank`` and ``wait``), whose token is valid, and whose step is below both
+the persisted served frontier and any undecided plateau round: then the answer is the view's
+encoded body, the same bytes the FastAPI route returns (both call `RunView.lr_body`).
+Everything else (cache misses, frontier extensions, the barrier's long-poll, any error) goes
+on to the FastAPI route. It counts its requests in the same metrics, under the same route
+template.
+
+Two ways in: `FastLR.body`, which the HTTP protocol (`http_protocol.py`) calls as soon as a
+request's headers are parsed, before any ASGI scope, task or middleware exists (then the
+response goes out in one write); and `FastLR.answer`, which the app (`app.LRCastAPI`) calls
+first for every ASGI request (any other server, and replicas, whose plateau views are checked
+current first, which awaits).
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ import math
 import time
 from typing import Any
 
-from ..core import autopilot, frontier
+from ..core import autopilot
 from ..runtime.live import LiveRuns
 from .auth import Auth
 from .metrics import Metrics
 from .models import MAX_STEP
 
+__all__ = ["PREFIX", "ROUTE", "SUFFIX", "FastLR", "parse_query"]
+
 ROUTE = "/v1/runs/{run_id}/lr"
-_PREFIX, _SUFFIX = "/v1/runs/", "/lr"
+PREFIX, SUFFIX = "/v1/runs/", "/lr"
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -33,90 +41,147 @@ def _int(raw: bytes) -> int | None:
     return int(raw)
 
 
+def _wait_ok(raw: bytes) -> bool:
+    try:
+        wait = float(raw)
+    except ValueError:
+        return False
+    return math.isfinite(wait) and 0 <= wait <= 3600
+
+
 def parse_query(qs: bytes) -> tuple[int, int | None] | None:
-    """(step, rank) from ``step=N[&rank=R][&wait=W]``, or None to let the route decide."""
+    """(step, rank) from ``step=N[&rank=R][&wait=W]``, or None to let the route decide (a
+    key twice, an unknown key, a value FastAPI might read otherwise)."""
     step = rank = None
-    seen = set()
+    waited = False
     for part in qs.split(b"&"):
         key, _, value = part.partition(b"=")
-        if key in seen:
-            return None
-        seen.add(key)
         if key == b"step":
+            if step is not None:
+                return None
             step = _int(value)
             if step is None or step > MAX_STEP:
                 return None
         elif key == b"rank":
+            if rank is not None:
+                return None
             rank = _int(value)
             if rank is None:
                 return None
         elif key == b"wait":  # no round is pending on the fast path: nothing to wait for
-            try:
-                wait = float(value)
-            except ValueError:
+            if waited or not _wait_ok(value):
                 return None
-            if not (math.isfinite(wait) and 0 <= wait <= 3600):
-                return None
+            waited = True
         else:
             return None
     return None if step is None else (step, rank)
 
 
 class FastLR:
-    """Answers the requests it can (`answer`); the app hands it every request first."""
+    """Answers the requests it can (`body`, `answer`); the rest go to the FastAPI route."""
 
     def __init__(self, live: LiveRuns, auth: Auth, metrics: Metrics) -> None:
         self.live = live
         self.auth = auth
         self.metrics = metrics
 
-    def _body(self, scope: dict[str, Any]) -> bytes | None:
-        path: str = scope["path"]
-        view = self.live.cached(path[len(_PREFIX):-len(_SUFFIX)])
+    @property
+    def at_once(self) -> bool:
+        """True if `body` may answer without awaiting anything (no replicas to check)."""
+        return self.live.replication is None
+
+    def body(self, run_id: str, query: bytes, authorization: bytes | None) -> bytes | None:
+        """The answer's body, or None to let the route answer: a dict lookup, a few
+        comparisons, the view's memoised (or cheaply encoded) body."""
+        live = self.live
+        view = live.cached(run_id)
         if view is None:
             return None
-        query = parse_query(scope["query_string"])
-        if query is None:
+        parsed = parse_query(query)
+        if parsed is None:
             return None
-        step, rank = query
-        if not frontier.servable(step, view.frontier, view.barrier):
+        step, rank = parsed
+        if step >= view.servable_below:
             return None
-        if rank is not None and (rank >= view.world_size or view.run_id in self.live.committing):
-            return None  # the route answers (a rank's read waits for reports in flight)
-        if autopilot.blocking_directive(view.record, rank, step) is not None:
-            return None  # the route answers 409 rewind
-        if self.auth.enabled:
-            header = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    header = value
-            if not self.auth.allows(header):
-                return None
+        if rank is not None:
+            if rank >= view.world_size or run_id in live.committing:
+                return None  # the route answers (a rank's read waits for reports in flight)
+            if view.directive is not None and \
+                    autopilot.blocking_directive(view.record, rank, step) is not None:
+                return None  # the route answers 409 rewind
+        if self.auth.enabled and not self.auth.allows(authorization):
+            return None
         try:
             body = view.lr_body(step)
         except Exception:  # noqa: BLE001 - the route answers it: the 422, or a bug's logged 500
             return None
         if rank is not None:
-            self.live.note_progress(view.run_id, rank, step)
+            live.note_progress(run_id, rank, step)
         if step >= view.extend_at:  # half the reservation ahead is used: extend it now
-            self.live.extend_ahead(view.run_id, step)
+            live.extend_ahead(run_id, step)
         return body
+
+    def beyond_frontier(self, run_id: str, query: bytes,
+                        authorization: bytes | None) -> tuple[int, int | None] | None:
+        """(step, rank) of a request `body` declined only because its step is at or past
+        the persisted frontier (no round in the way): `answer` has the frontier extended
+        (the write in flight, if any) and answers it itself. None: the route answers."""
+        view = self.live.cached(run_id)
+        parsed = None if view is None else parse_query(query)
+        if view is None or parsed is None:
+            return None
+        step, rank = parsed
+        if step < view.frontier or (view.barrier is not None and step >= view.barrier):
+            return None
+        if rank is not None and (rank >= view.world_size or view.directive is not None):
+            return None
+        if self.auth.enabled and not self.auth.allows(authorization):
+            return None
+        return step, rank
+
+    async def _past_frontier(self, run_id: str, query: bytes,
+                             authorization: bytes | None) -> bytes | None:
+        """The body of a request past the frontier, once the frontier is extended (as the
+        route would: `LiveRuns.served`), without the route's cost; None: the route
+        answers (and re-raises any error)."""
+        wanted = self.beyond_frontier(run_id, query, authorization)
+        if wanted is None:
+            return None
+        step, rank = wanted
+        try:
+            await self.live.served(run_id, step, 1, rank, 0.0)
+        except Exception:  # noqa: BLE001 - the route answers it (a round opened, a 503, ...)
+            return None
+        return self.body(run_id, query, authorization)
+
+    def observe(self, seconds: float) -> None:
+        """Count one answered request in the route's metrics."""
+        self.metrics.observe("GET", ROUTE, 200, seconds)
 
     async def answer(self, scope: dict[str, Any], send: Any) -> bool:
         """Send the answer and return True if this is a request the fast path serves."""
-        if (scope["type"] == "http" and scope["method"] == "GET"
-                and scope["path"].startswith(_PREFIX) and scope["path"].endswith(_SUFFIX)):
-            start = time.perf_counter()
-            body = self._body(scope)
-            if body is not None and self.live.replication is not None:
-                # replicas: a plateau run's view is checked current first
-                body = await self.live.replication.checked(
-                    scope["path"][len(_PREFIX):-len(_SUFFIX)], body)
-            if body is not None:
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [*_HEADERS,
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                self.metrics.observe("GET", ROUTE, 200, time.perf_counter() - start)
-                return True
-        return False
+        if not (scope["type"] == "http" and scope["method"] == "GET"):
+            return False
+        path: str = scope["path"]
+        if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+            return False
+        start = time.perf_counter()
+        authorization = None
+        if self.auth.enabled:
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    authorization = value
+        run_id = path[len(PREFIX):-len(SUFFIX)]
+        body = self.body(run_id, scope["query_string"], authorization)
+        if body is None:  # a walking job at the frontier: the extension, then the answer
+            body = await self._past_frontier(run_id, scope["query_string"], authorization)
+        if body is not None and self.live.replication is not None:
+            # replicas: a plateau run's view is checked current first
+            body = await self.live.replication.checked(run_id, body)
+        if body is None:
+            return False
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        self.observe(time.perf_counter() - start)
+        return True

@@ -29,7 +29,7 @@ from .record import RunRecord
 
 __all__ = ["REACH_SECONDS", "ahead", "barrier", "check_at", "check_rank", "extend", "extend_at",
            "horizon", "merge_progress", "merge_seen", "min_amendment_step", "reservation",
-           "servable", "served_past"]
+           "servable", "servable_below", "served_past"]
 
 #: the amendment reach, in seconds of the job's training at its observed pace
 REACH_SECONDS = 30.0
@@ -46,10 +46,16 @@ def horizon(step: int, span: int, barrier_step: int | None) -> int:
     return end if barrier_step is None else min(end, barrier_step)
 
 
+def servable_below(frontier: int, barrier_step: int | None) -> int:
+    """The end (exclusive) of the steps whose LR may be answered from a view as it is: the
+    persisted frontier, or the undecided round before it."""
+    return frontier if barrier_step is None else min(frontier, barrier_step)
+
+
 def servable(step: int, frontier: int, barrier_step: int | None) -> bool:
     """True if `step`'s LR may be answered from a view as it is: below the persisted
     frontier and below any undecided round."""
-    return step < frontier and (barrier_step is None or step < barrier_step)
+    return step < servable_below(frontier, barrier_step)
 
 
 def ahead(rate: float, walked: int, cap: int) -> int:

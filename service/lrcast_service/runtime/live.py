@@ -53,8 +53,28 @@ def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec
 
 
 def encode(payload: dict[str, Any]) -> bytes:
-    """The one JSON encoder of LR answers (the fast path and the route share it)."""
+    """The JSON of an LR answer (`RunView.lr_body` writes the same bytes from
+    `lr_template`; the fast path and the route both send those)."""
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _floats(values: list[float]) -> str:
+    return ",".join(map(float.__repr__, values))
+
+
+def lr_template(run_id: str, version: int) -> Callable[[int, list[float], list[float] | None],
+                                                       bytes]:
+    """`encode` of `RunView.lr_payload` for one run and version, as a string template: the
+    same bytes (json writes a finite float as its repr) for a fraction of the cost."""
+    head = '{"run_id":' + json.dumps(run_id) + ',"step":'
+    tail = f',"version":{int(version)}}}'
+
+    def body(step: int, lrs: list[float], moms: list[float] | None) -> bytes:
+        momentum = "null,\"momentums\":null" if moms is None else \
+            f"{moms[0]!r},\"momentums\":[{_floats(moms)}]"
+        return (f'{head}{step},"lr":{lrs[0]!r},"lrs":[{_floats(lrs)}],"momentum":{momentum}'
+                f'{tail}').encode()
+    return body
 
 
 class RunView:
@@ -72,9 +92,14 @@ class RunView:
         self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
         self.barrier = frontier.barrier(rec)
+        #: LRs below this step are answered as they are (`core.frontier.servable`)
+        self.servable_below = frontier.servable_below(rec.frontier, self.barrier)
+        #: the autopilot's directive ranks must act on, if any (`core.autopilot`)
+        self.directive = rec.autopilot_state.get("directive")
         #: the step from which a query extends the frontier in the background (`LiveRuns`)
         self.extend_at = rec.frontier
         self._bodies: dict[int, bytes] = {}
+        self._encode = lr_template(rec.run_id, rec.version)
         self._memo_bytes = 0
         self._timeline_json: list[dict[str, Any]] | None = None
         #: an estimate of the view's memory, its memo included
@@ -99,7 +124,7 @@ class RunView:
         """The encoded answer for `step`, memoised (the view is immutable)."""
         body = self._bodies.get(step)
         if body is None:
-            body = encode(self.lr_payload(step))
+            body = self._encode(step, *timeline.evaluate(self.timeline, step))
             size = len(body) + 64
             if self._memo_bytes + size > MEMO_BYTES:
                 self._bodies.clear()
@@ -174,6 +199,8 @@ class LiveRuns:
         #: (run, step) -> when this process first saw the round open (a gauge's age)
         self._opened: dict[tuple[str, int], float] = {}
         self._ahead: dict[str, asyncio.Task[None]] = {}
+        #: the extension of the frontier in flight, per run (`_extend_to`)
+        self._extending: dict[str, asyncio.Future[None]] = {}
         # a lock lives while someone holds or awaits it; an idle run keeps none
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
@@ -475,16 +502,40 @@ class LiveRuns:
             return
 
     async def _extend_to(self, run_id: str, target: int, needed: int) -> None:
-        """Persist frontier >= `target`, unless a write that got the run's lock first has
-        already reached `needed` (the many waiters a decision wakes at once write once)."""
-        async with self._lock(run_id):
+        """Persist frontier >= `target`, unless the frontier reaches `needed` by then. One
+        extension of a run is in flight at a time: the queries that reach the frontier
+        meanwhile (the many waiters a decision wakes at once, a walking job's ranks) wait
+        for it, all woken together when it lands (not one by one through the run's lock),
+        and write again only if it did not reach them; they share its error if it failed."""
+        while True:
             view = self.views.get(run_id)
             if view is not None and view.frontier >= needed:
                 return
-            rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
-                _extend, target, dict(self.progress.get(run_id, {})),
-                dict(self.seen.get(run_id, {}))))
-            self.install(rec)
+            flight = self._extending.get(run_id)
+            if flight is None:
+                break
+            await asyncio.shield(flight)
+        flight = self._extending[run_id] = asyncio.get_running_loop().create_future()
+        try:
+            async with self._lock(run_id):
+                view = self.views.get(run_id)
+                if view is None or view.frontier < needed:
+                    ranks = self.progress.get(run_id)
+                    if ranks:  # sized from where the ranks are now, not when it was asked
+                        target = max(target, self._target(run_id, max(ranks.values()), needed))
+                    rec, _ = await run_in_threadpool(self.store.apply, run_id, partial(
+                        _extend, target, dict(self.progress.get(run_id, {})),
+                        dict(self.seen.get(run_id, {}))))
+                    self.install(rec)
+        except Exception as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            if not flight.done():  # written, or cancelled: the waiters look again
+                flight.set_result(None)
+            if self._extending.get(run_id) is flight:
+                del self._extending[run_id]
 
     def _persist_progress(self, run_id: str, at_least: int) -> None:
         """Write the ranks' progress in the background (a lease renewal need not wait)."""
