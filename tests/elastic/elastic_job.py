@@ -4,8 +4,9 @@ Warmup, then ReduceLROnPlateau (a `SequentialLR`); every `--every` steps from th
 end each rank reports a rank-local metric (`metric(rank, step)`: deterministic), and rank 0
 saves the optimizer and scheduler state when the scheduler reaches `--checkpoint-at`. The
 job trains steps ``[start, --stop)``: start is 0, or the checkpoint's step with `--resume`
-(a later generation: its membership epoch comes from `LRCAST_EPOCH`). Each rank writes
-``rank<R>.jsonl`` to `--out`: the LR its optimizer used at every step, and its reports.
+(a later generation: its membership epoch comes from `LRCAST_EPOCH`, or with `--elastic` from
+torchrun's restart count). Each rank writes ``rank<R>.jsonl`` to `--out` (with `--elastic`,
+to ``restart<N>/``): the LR its optimizer used at every step, and its reports.
 """
 
 from __future__ import annotations
@@ -48,20 +49,23 @@ def main() -> None:
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--elastic", action="store_true",
-                   help="one torchrun agent among several: a gloo barrier every step (so a "
-                        "peer's death fails the step and torchrun restarts the workers), "
-                        "logs per restart, and a restart resumes from the checkpoint")
+                   help="one torchrun agent among several: in the first generation a gloo "
+                        "barrier every step (so a peer's death fails the step and torchrun "
+                        "restarts the workers; later ones need no process group: lrcast is "
+                        "HTTP), logs per restart, and a restart resumes from the checkpoint")
     p.add_argument("--hold-at", type=int, default=None,
                    help="with --elastic: the first generation waits at this step (until a "
                         "peer dies)")
     args = p.parse_args()
     rank = int(os.environ["RANK"])
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
-    if args.elastic:
+    collective = args.elastic and restarts == 0
+    if collective:  # the first generation only: how its survivors learn a peer died
         import datetime
 
         import torch.distributed as dist
         dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+    if args.elastic:
         args.out = args.out / f"restart{restarts}"
         args.resume = restarts > 0
     client = lrcast.Client(timeouts=lrcast.Timeouts(connect=1.0, read=10.0, round=60.0),
@@ -77,8 +81,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / f"rank{rank}.jsonl", "w") as log:
         for step in range(sched.last_epoch, args.stop):
-            if args.elastic:
-                while restarts == 0 and step == args.hold_at:  # until a peer dies
+            if collective:
+                while step == args.hold_at:  # until a peer dies
                     dist.barrier()
                     time.sleep(0.05)
                 dist.barrier()

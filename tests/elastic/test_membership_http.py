@@ -191,3 +191,39 @@ def test_a_stale_rank_cannot_report_through_the_client(server, run_id) -> None:
         with pytest.raises(lrcast.errors.StaleMembership):
             old.report(5, 1.0)
         assert new.report(5, 1.0).decided
+
+
+def test_the_loss_curve_counts_each_generation_s_ranks(client, run_id) -> None:
+    assert _put(client, run_id, 4).status_code == 201
+    for rank in range(4):
+        points = [[s, float(s + rank)] for s in range(1, 6)]
+        assert client.post(f"/v1/runs/{run_id}/losses",
+                           json={"rank": rank, "points": points}).status_code == 200
+    client.post(f"/v1/runs/{run_id}/membership",
+                json={"world_size": 2, "from_step": 3, "epoch": 1})
+    for rank in range(2):
+        points = [[s, float(10 * s + rank)] for s in range(4, 7)]
+        client.post(f"/v1/runs/{run_id}/losses", json={"rank": rank, "points": points})
+    curve = client.get(f"/v1/runs/{run_id}/losses").json()
+    assert curve["steps"] == [1, 2, 3, 4, 5, 6]  # steps after 3 from generation 1 only
+    assert curve["mean"] == pytest.approx([s + 1.5 for s in (1, 2, 3)] +
+                                          [10 * s + 0.5 for s in (4, 5, 6)])
+
+
+def test_a_growing_generation_reads_as_an_observer_until_its_change(server, run_id) -> None:
+    """Ranks beyond the run's world size: their leases before the change are an observer's
+    (no 422, no progress), and after it they are ranks of the run."""
+    with lrcast.Client(server.url) as client:
+        client.run(run_id, schedule=PLATEAU, world_size=1, rank=0, epoch=0).lr(0)
+        runs = [client.run(run_id, schedule=PLATEAU, world_size=3, rank=r, epoch=1)
+                for r in range(3)]
+        assert runs[2].lr(0) == 0.1  # before the change: as an observer
+        with server.client() as http:
+            assert http.get(f"/v1/runs/{run_id}").json()["world_size"] == 1
+        for run in runs:
+            run.rewind(0)
+        with server.client() as http:
+            run = http.get(f"/v1/runs/{run_id}").json()
+            assert (run["world_size"], run["epoch"]) == (3, 1)
+            answers = [_report(http, run_id, 5, r, 1.0, epoch=1) for r in range(3)]
+        assert [a.json()["decided"] for a in answers] == [False, False, True]

@@ -112,10 +112,12 @@ class Store(ABC):
         service's gauges."""
 
     @abstractmethod
-    def loss_means(self, run_id: str, world_size: int, after: int,
+    def loss_means(self, run_id: str, world_sizes: list[tuple[int, int]], after: int,
                    limit: int) -> list[tuple[int, float]]:
-        """(step, mean loss over ranks) of the steps after `after` that all `world_size`
-        ranks sent, in step order."""
+        """(step, mean loss over ranks) of the steps after `after` that all ranks sent, in
+        step order: `world_sizes` is ``[(from_step, world_size), ...]`` per membership
+        generation (the first from step 0; each later one for the steps after its
+        `from_step`, `core/membership.py`)."""
 
     @abstractmethod
     def ping(self) -> None:

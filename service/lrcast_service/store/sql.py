@@ -562,12 +562,16 @@ class SqlStore(Store):
             out.append((int(row.step), float(row.value)))
         return out
 
-    def loss_means(self, run_id: str, world_size: int, after: int,
+    def loss_means(self, run_id: str, world_sizes: list[tuple[int, int]], after: int,
                    limit: int) -> list[tuple[int, float]]:
         c = t.losses.c
+        expected: Any = world_sizes[0][1]
+        if len(world_sizes) > 1:  # the latest generation that starts before the step
+            expected = sa.case(*((c.step > start, size) for start, size in
+                                 reversed(world_sizes[1:])), else_=expected)
         query = (sa.select(c.step, sa.func.avg(c.value).label("mean"))
                  .where(c.run_id == run_id, c.step > after).group_by(c.step)
-                 .having(sa.func.count() == world_size).order_by(c.step).limit(limit))
+                 .having(sa.func.count() == expected).order_by(c.step).limit(limit))
         with self._read() as conn:
             return [(int(r.step), float(r.mean)) for r in conn.execute(query)]
 

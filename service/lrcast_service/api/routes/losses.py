@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...core import autopilot
+from ...core import autopilot, membership
 from ...core.changes import Change, History
 from ...core.record import RunRecord
 from ..deps import LiveDep, MetricsDep, StoreDep
@@ -46,9 +46,11 @@ async def post_losses(run_id: RunId, body: LossesIn, live: LiveDep, metrics: Met
 async def get_losses(run_id: RunId, live: LiveDep, store: StoreDep,
                      after: Annotated[int, Query(ge=-1, le=MAX_STEP)] = -1,
                      limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> LossCurve:
-    """The mean loss over ranks per step, for the steps every rank sent, after `after`."""
+    """The mean loss over ranks per step, for the steps every rank sent, after `after` (every
+    rank of the membership generation in force at the step)."""
     view = await live.view(run_id)
-    rows = await run_in_threadpool(store.loss_means, run_id, view.world_size, after, limit + 1)
+    sizes = [(g.from_step, g.world_size) for g in membership.generations(view.record)]
+    rows = await run_in_threadpool(store.loss_means, run_id, sizes, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return LossCurve(run_id=run_id, steps=[s for s, _ in rows], mean=[v for _, v in rows],
