@@ -44,6 +44,8 @@ MAX_VIEWS = 16384
 MAX_VIEW_BYTES = 64 << 20
 #: a view's memo of encoded LR answers, in bytes (cleared when full)
 MEMO_BYTES = 16 << 10
+#: views `LiveRuns.view_of` keeps for the records of the writes in flight
+BUILT_VIEWS = 4
 
 
 def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec: RunRecord,
@@ -183,6 +185,9 @@ class LiveRuns:
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
         #: and views of metric-driven runs are checked current before passing the barrier
         self.replication: Any = None
+        #: the views last built by `view_of`, so a group commit's answers (built in its write
+        #: transaction) and its install share one timeline
+        self._built: list[RunView] = []
 
     def _lock(self, run_id: str) -> asyncio.Lock:
         lock = self._locks.get(run_id)
@@ -197,9 +202,19 @@ class LiveRuns:
             self.views.move_to_end(run_id)
         return view
 
+    def view_of(self, rec: RunRecord) -> RunView:
+        """The view of `rec`, built once for that record object (any thread may ask)."""
+        built = self._built
+        for view in built:
+            if view.record is rec:
+                return view
+        view = RunView(rec, self)
+        self._built = [view, *built[:BUILT_VIEWS - 1]]
+        return view
+
     def install(self, rec: RunRecord) -> RunView:
         """Cache the view of a committed record and wake the run's waiters."""
-        view = RunView(rec, self)
+        view = self.view_of(rec)
         pace = self.paces.get(rec.run_id)
         if pace is not None:
             view.extend_at = frontier.extend_at(rec.frontier, pace.ahead(self.reserve_chunk))
@@ -285,8 +300,8 @@ class LiveRuns:
         """One report (`at`: the step the rank is at, if known), committed together with the
         reports to the same run that arrived while the previous write was running (group
         commit: one transaction and one fsync for many ranks; `Store.apply_each` keeps their
-        keys in it). Returns (record, outcomes, counted) once committed, or (record,
-        `Outcome`) with a key."""
+        keys in it). Returns (view, outcomes, counted) once committed, or (view, `Outcome`)
+        with a key: the view installed from the record the batch committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.note_progress(run_id, rank, None)
         queue = self._queued.setdefault(run_id, [])
@@ -322,14 +337,14 @@ class LiveRuns:
                 return
             finally:
                 self.committing.discard(run_id)
-            self.install(rec)
+            view = self.install(rec)
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
-                future.set_result((rec, *result) if isinstance(result, tuple) else (rec, result))
+                future.set_result((view, *result) if isinstance(result, tuple) else (view, result))
 
     async def view(self, run_id: str) -> RunView:
         """The run's view, loaded from the store on a cache miss (404 if no such run)."""
