@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -53,10 +54,12 @@ class Connection:
     async def open(cls, port: int) -> Connection:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
-    async def send(self, method: str, path: str, body: dict | None = None) -> None:
+    async def send(self, method: str, path: str, body: dict | None = None,
+                   key: bool = False) -> None:
         data = json.dumps(body).encode() if body is not None else b""
         head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+                + (f"Idempotency-Key: {uuid.uuid4()}\r\n" if key else "")
+                + f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
         self.writer.write(head.encode() + data)
         await self.writer.drain()
 
@@ -66,20 +69,21 @@ class Connection:
         length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
         return status, await self.reader.readexactly(length)
 
-    async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        await self.send(method, path, body)
+    async def request(self, method: str, path: str, body: dict | None = None,
+                      key: bool = False) -> tuple[int, bytes]:
+        await self.send(method, path, body, key)
         return await self.answer()
 
     def close(self) -> None:
         self.writer.close()
 
 
-async def one_round(port: int, run_id: str, step: int, ranks: int,
-                    in_flight: int) -> dict[str, float]:
+async def one_round(port: int, run_id: str, step: int, ranks: int, in_flight: int,
+                    keyed: bool) -> dict[str, float]:
     path = f"/v1/runs/{run_id}"
     first = await Connection.open(port)
     status, body = await first.request("POST", f"{path}/reports",
-                                       {"step": step, "rank": 0, "value": 1.0})
+                                       {"step": step, "rank": 0, "value": 1.0}, keyed)
     assert status == 200, body
     waiters = [await Connection.open(port) for _ in range(ranks)]
     for rank, conn in enumerate(waiters):
@@ -102,7 +106,7 @@ async def one_round(port: int, run_id: str, step: int, ranks: int,
         while queue:
             rank = queue.pop()
             status, body = await conn.request("POST", f"{path}/reports",
-                                              {"step": step, "rank": rank, "value": 1.0})
+                                              {"step": step, "rank": rank, "value": 1.0}, keyed)
             assert status == 200, body
 
     started = time.perf_counter()
@@ -110,7 +114,7 @@ async def one_round(port: int, run_id: str, step: int, ranks: int,
     rate = (ranks - 2) / (time.perf_counter() - started)
     last = await Connection.open(port)  # `first` may have idled past the keep-alive timeout
     status, body = await last.request("POST", f"{path}/reports",
-                                       {"step": step, "rank": ranks - 1, "value": 1.0})
+                                       {"step": step, "rank": ranks - 1, "value": 1.0}, keyed)
     acknowledged = time.perf_counter()
     assert status == 200 and json.loads(body)["decided"], body
     await asyncio.wait_for(asyncio.gather(*waiting), 60)
@@ -121,14 +125,23 @@ async def one_round(port: int, run_id: str, step: int, ranks: int,
             "wake_max_ms": 1e3 * max(0.0, delays[-1])}
 
 
-async def bench_server(server: LRCastServer, args: argparse.Namespace) -> list[dict[str, float]]:
-    run_id = f"r{args.ranks}-{int(time.time())}"
+async def bench_server(server: LRCastServer, args: argparse.Namespace,
+                       keyed: bool) -> list[dict[str, float]]:
+    """`args.rounds` rounds of a fresh run; `keyed`: every report with an Idempotency-Key, as
+    the client sends them."""
+    run_id = f"r{args.ranks}-{'keyed' if keyed else 'plain'}-{int(time.time())}"
     with server.client() as client:
         client.put(f"/v1/runs/{run_id}", json={
             "schedule": {"type": "ReduceLROnPlateau", "lr": 0.1, "patience": 0},
             "world_size": args.ranks}).raise_for_status()
-    return [await one_round(server.port, run_id, step, args.ranks, args.in_flight)
+    return [await one_round(server.port, run_id, step, args.ranks, args.in_flight, keyed)
             for step in range(1, args.rounds + 1)]
+
+
+def bench_store(server: LRCastServer, args: argparse.Namespace,
+                ) -> list[tuple[str, list[dict[str, float]]]]:
+    return [(name, asyncio.run(bench_server(server, args, keyed)))
+            for name, keyed in (("", False), (", keyed", True))]
 
 
 def sqlite_commit_rate(path: Path, seconds: float = 3.0) -> float:
@@ -168,7 +181,7 @@ def pgbench_commit_rate(url: str, clients: int, seconds: int = 5) -> float | Non
 def summary(name: str, rows: list[dict[str, float]], limit: float | None, limit_name: str) -> None:
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     ratio = f"{med['reports_per_s'] / limit:.2f}" if limit else "n/a"
-    print(f"{name:<11} {med['reports_per_s']:>10.0f} {med['wake_p50_ms']:>10.1f} "
+    print(f"{name:<18} {med['reports_per_s']:>10.0f} {med['wake_p50_ms']:>10.1f} "
           f"{med['wake_max_ms']:>10.1f}   {limit or 0:>10.0f} ({limit_name})  {ratio:>6}")
 
 
@@ -190,19 +203,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         server = stack.enter_context(LRCastServer(Path(tmp) / "rounds.db",
                                                   extra_args=["--no-access-log"]))
-        rows = asyncio.run(bench_server(server, args))
-        results.append(("SQLite", rows, sqlite_commit_rate(Path(tmp) / "commit.db"),
-                        "single-row commits/s"))
+        limit = sqlite_commit_rate(Path(tmp) / "commit.db")
+        results += [(f"SQLite{mode}", rows, limit, "single-row commits/s")
+                    for mode, rows in bench_store(server, args)]
         pg = os.environ.get("LRCAST_TEST_POSTGRES_URL")
         if pg:
             url = stack.enter_context(fresh_database(pg))
             server = stack.enter_context(LRCastServer(url, extra_args=["--no-access-log"]))
-            rows = asyncio.run(bench_server(server, args))
-            results.append(("PostgreSQL", rows, pgbench_commit_rate(url, args.in_flight),
-                            "pgbench tps"))
+            limit = pgbench_commit_rate(url, args.in_flight)
+            results += [(f"PostgreSQL{mode}", rows, limit, "pgbench tps")
+                        for mode, rows in bench_store(server, args)]
     print(f"{args.ranks}-rank plateau rounds, {args.rounds} rounds (medians), "
           f"{args.in_flight} reports in flight")
-    print(f"{'store':<11} {'reports/s':>10} {'wake p50':>10} {'wake max':>10}   "
+    print(f"{'store':<18} {'reports/s':>10} {'wake p50':>10} {'wake max':>10}   "
           f"{'limit':>10}               {'ratio':>6}")
     for name, rows, limit, limit_name in results:
         summary(name, rows, limit, limit_name)
