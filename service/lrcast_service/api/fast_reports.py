@@ -28,7 +28,7 @@ from ..core.idempotency import KeyedRequest
 from ..runtime.live import LiveRuns
 from ..runtime.range_tests import RangeTests
 from .auth import Auth
-from .errors import INTERNAL_ERROR, domain_body, log, status_and_code
+from .errors import error_answer
 from .idempotency import REPLAYED, InFlight, Key
 from .metrics import Metrics
 from .models import ReportIn
@@ -42,12 +42,6 @@ _PREFIX, _SUFFIX = "/v1/runs/", "/reports"
 MAX_BODY = 4096
 _KEY_HEADER = idempotency.HEADER.lower().encode()
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-
-
-def _json(content: Any) -> bytes:
-    """What Starlette's `JSONResponse` sends for `content`."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
-                      separators=(",", ":")).encode()
 
 
 def _headers(scope: dict[str, Any]) -> dict[bytes, bytes] | None:
@@ -151,11 +145,8 @@ class FastReports:
                     return kept.status, kept.body, True
             finally:
                 self.in_flight.release(keyed, done)
-        except DomainError as exc:
-            return status_and_code(exc)[0], _json(domain_body(exc)), False
-        except Exception:  # a bug: logged and answered as the route's catch-all handler does
-            log.exception("unexpected error on POST %s", scope["path"])
-            return 500, _json(INTERNAL_ERROR), False
+        except Exception as exc:  # noqa: BLE001 - answered as the route's handlers do
+            return (*error_answer(exc, "POST", path), False)
 
 
 async def _read(receive: Any, length: int) -> tuple[bytes, bool | None]:

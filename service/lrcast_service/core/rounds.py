@@ -97,13 +97,15 @@ def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
 
 
 def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]],
-           reached: dict[int, int] | None = None,
-           seen: dict[int, float] | None = None) -> tuple[Change, list[ReportResult]]:
+           reached: dict[int, int] | None = None, seen: dict[int, float] | None = None,
+           reserve: int = 0) -> tuple[Change, list[ReportResult]]:
     """Apply reports ``(step, rank, value)`` in order to `rec` (freshly loaded in the write
     transaction; it is updated in place to what the change commits): the change to write,
     and one result per report (a refused report changes nothing). `reached`: the ranks'
     steps known beyond `rec.progress` (their ``at``, answers not persisted yet), checked by
-    the promise and persisted with `seen` (the ranks' last-seen times)."""
+    the promise and persisted with `seen` (the ranks' last-seen times). `reserve`: the
+    served frontier the ranks waiting at the barrier need, persisted with the batch if it
+    decides a round (they are answered at once, with no write of their own)."""
     change = Change(record=rec)
     rec.progress = merge_progress(rec.progress, reached or {})
     results: list[ReportResult] = []
@@ -122,6 +124,8 @@ def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]]
         change.run["last_rewind"] = rec.last_rewind = None  # its repeat is a real one again
     if any(outcomes for outcomes, _ in ok):
         change.run["version"] = rec.version = rec.version + 1
+        if reserve > rec.frontier:
+            change.run["frontier"] = rec.frontier = reserve
     return change, results
 
 

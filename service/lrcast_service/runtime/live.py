@@ -181,7 +181,11 @@ class LiveRuns:
         #: runs whose reports are being committed (`_commit_reports`)
         self.committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._changed: dict[str, asyncio.Event] = {}
+        #: per run, the future its long-polls wait on (one per change of the barrier)
+        self._changed: dict[str, asyncio.Future[None]] = {}
+        #: per run, the furthest step a long-poll waits at: the group commit that decides the
+        #: round reserves the frontier past it, so the waiters are answered without a write
+        self._awaited: dict[str, int] = {}
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
         #: and views of metric-driven runs are checked current before passing the barrier
         self.replication: Any = None
@@ -230,10 +234,13 @@ class LiveRuns:
         self.evict()
         # waiters only care about the barrier: a report that decides nothing wakes nobody
         if old is None or old.barrier != view.barrier or old.version != view.version:
-            event = self._changed.pop(rec.run_id, None)
-            if event is not None:
-                event.set()
+            self._wake(rec.run_id)
         return view
+
+    def _wake(self, run_id: str) -> None:
+        changed = self._changed.pop(run_id, None)
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
     def evict(self) -> None:
         """Drop the least recently used views past the bounds (never the most recent one)."""
@@ -251,9 +258,8 @@ class LiveRuns:
         self.progress.pop(run_id, None)
         self.paces.pop(run_id, None)
         self.seen.pop(run_id, None)
-        event = self._changed.pop(run_id, None)
-        if event is not None:
-            event.set()
+        self._awaited.pop(run_id, None)
+        self._wake(run_id)
 
     def rounds_opened(self, open_rounds: list[tuple[str, int]]) -> list[float]:
         """When this process first saw each of these open rounds (now, for one it had not
@@ -326,9 +332,14 @@ class LiveRuns:
                     self.progress.get(run_id, {}),
                     {r: at for _, r, _, at, *_ in batch if at is not None})
                 seen = dict(self.seen.get(run_id, {}))
+                awaited = self._awaited.get(run_id)
+                pace = self.paces.get(run_id)
+                reserve = 0 if awaited is None else frontier.reservation(
+                    awaited, awaited + 1, pace.ahead(self.reserve_chunk) if pace else 0)
                 rec, results = await run_in_threadpool(
                     self.store.apply_each, run_id,
-                    lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen),
+                    lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen,
+                                         reserve=reserve),
                     items, [b[4] for b in batch])
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
@@ -337,7 +348,10 @@ class LiveRuns:
                 return
             finally:
                 self.committing.discard(run_id)
+            old = self.views.get(run_id)
             view = self.install(rec)
+            if old is None or old.barrier != view.barrier:
+                self._awaited.pop(run_id, None)  # those still waiting say so again
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
@@ -398,19 +412,19 @@ class LiveRuns:
                 if replication is None or await replication.current(view):
                     raise view.pending(view.barrier)
                 continue
-            event = self._changed.get(run_id)
-            if event is None:
-                event = self._changed[run_id] = asyncio.Event()
+            changed = self._changed.get(run_id)
+            if changed is None:
+                changed = self._changed[run_id] = asyncio.get_running_loop().create_future()
+            self._awaited[run_id] = max(self._awaited.get(run_id, step), step)
             self.longpolls += 1
             try:
                 # replicas: notifications wake us; polling bounds the wait if one is lost
-                await asyncio.wait_for(event.wait(), remaining if replication is None else
-                                       min(remaining, replication.poll_interval))
-            except TimeoutError:
-                if replication is not None:
-                    await replication.current(view)
+                await asyncio.wait((changed,), timeout=remaining if replication is None else
+                                   min(remaining, replication.poll_interval))
             finally:
                 self.longpolls -= 1
+            if not changed.done() and replication is not None:
+                await replication.current(view)
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
                      wait: float, at: int | None = None,
