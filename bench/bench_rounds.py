@@ -190,6 +190,10 @@ def main() -> int:
     parser.add_argument("--ranks", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--postgres", metavar="URL",
+                        default=os.environ.get("LRCAST_TEST_POSTGRES_URL"),
+                        help="also on PostgreSQL (a scratch database is made there and dropped; "
+                             "default: $LRCAST_TEST_POSTGRES_URL)")
     args = parser.parse_args()
     try:  # the limits must not be those of the open-files default
         import resource
@@ -206,13 +210,16 @@ def main() -> int:
         limit = sqlite_commit_rate(Path(tmp) / "commit.db")
         results += [(f"SQLite{mode}", rows, limit, "single-row commits/s")
                     for mode, rows in bench_store(server, args)]
-        pg = os.environ.get("LRCAST_TEST_POSTGRES_URL")
-        if pg:
-            url = stack.enter_context(fresh_database(pg))
+        if args.postgres:
+            url = stack.enter_context(fresh_database(args.postgres))
             server = stack.enter_context(LRCastServer(url, extra_args=["--no-access-log"]))
+            rows_by_mode = bench_store(server, args)
+            server.stop()  # pgbench alone on the server
+            single = pgbench_commit_rate(url, 1)
             limit = pgbench_commit_rate(url, args.in_flight)
-            results += [(f"PostgreSQL{mode}", rows, limit, "pgbench tps")
-                        for mode, rows in bench_store(server, args)]
+            results += [(f"PostgreSQL{mode}", rows, limit,
+                         f"pgbench tps, {args.in_flight} clients")
+                        for mode, rows in rows_by_mode]
     print(f"{args.ranks}-rank plateau rounds, {args.rounds} rounds (medians), "
           f"{args.in_flight} reports in flight")
     print(f"{'store':<18} {'reports/s':>10} {'wake p50':>10} {'wake max':>10}   "
@@ -221,8 +228,11 @@ def main() -> int:
         summary(name, rows, limit, limit_name)
     print("goals: >= 2,000 reports/s on SQLite; every waiter answered <= 100 ms after the "
           "deciding report is acknowledged (wake max)")
-    if not os.environ.get("LRCAST_TEST_POSTGRES_URL"):
-        print("PostgreSQL: skipped (set LRCAST_TEST_POSTGRES_URL)")
+    if not args.postgres:
+        print("PostgreSQL: skipped (--postgres URL or LRCAST_TEST_POSTGRES_URL)")
+    else:
+        print(f"pgbench with 1 client (one commit at a time, as one run's group commits): "
+              f"{single or 0:.0f} tps")
     return 0
 
 
