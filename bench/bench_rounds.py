@@ -9,14 +9,15 @@ For each round at step s of a ReduceLROnPlateau run with ``world_size = --ranks`
 3. the last rank's report decides the round; from the moment its 2xx is read, the time until
    each waiting long-poll has its answer (p50, max).
 
-Side by side, the limit of the store: on PostgreSQL ``pgbench`` on the same server, one
-single-row INSERT per transaction from `--in-flight` clients (the machine's commit rate); on
-SQLite a loop of single-row commits in WAL mode with ``synchronous=FULL`` (the same settings as
-the store). The client is a minimal HTTP/1.1 client on asyncio streams, so the figures are the
-server's, not an HTTP library's.
+Each store is measured twice: reports without a key, and each with an ``Idempotency-Key`` (what
+the client sends). Side by side, the limit of the store: on PostgreSQL ``pgbench`` alone on
+the same server, one single-row INSERT per transaction from `--in-flight` clients (the
+machine's commit rate; also printed with 1 client); on SQLite a loop of single-row commits in
+WAL mode with ``synchronous=FULL`` (the same settings as the store). The client is a minimal
+HTTP/1.1 client on asyncio streams, so the figures are the server's, not an HTTP library's.
 
     .venv/bin/python bench/bench_rounds.py [--ranks 1024] [--rounds 3] [--in-flight 64]
-    LRCAST_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python ...
+        [--postgres postgresql://postgres@127.0.0.1:5432/test]  (or LRCAST_TEST_POSTGRES_URL)
 """
 
 from __future__ import annotations

@@ -122,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.fast = FastLR(live, api.state.auth, api.state.metrics)
     api.fast_longpoll = FastLongPoll(live, api.state.auth, api.state.metrics)
     api.fast_reports = FastReports(live, api.state.auth, api.state.metrics,
-                                   api.state.range_tests, api.state.in_flight)
+                                   api.state.range_tests, api.state.in_flight,
+                                   settings.max_body)
     return api

@@ -9,8 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from lrcast_service.api.auth import Auth
 from lrcast_service.api.fast_longpoll import FastLongPoll
 from lrcast_service.api.metrics import Metrics

@@ -128,4 +128,8 @@ def test_fast_path_takes_the_reports_of_a_cached_run(tmp_path: Path) -> None:
     assert not taken(scope("other", content_length="40", content_type="application/json"))
     assert not taken(scope("cached", content_length="40", content_type="text/plain"))
     assert not taken(scope("cached", content_type="application/json"))  # chunked
+    small = FastReports(live, Auth([]), Metrics(), RangeTests(live), InFlight(), max_body=32)
+    assert small._request(scope("cached", content_length="40", content_type="application/json"),
+                          {b"content-length": b"40", b"content-type": b"application/json"}) \
+        is None  # over the app's limit: the route's 413
     store.close()
