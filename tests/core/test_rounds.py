@@ -136,3 +136,6 @@ def test_the_batch_deciding_a_round_reserves_the_frontier_its_waiters_need() -> 
     assert change.run["frontier"] == rec.frontier == 11
     change, _ = rounds.report(rec, history, [(20, 0, 1.0), (20, 1, 1.0)], reserve=5)
     assert "frontier" not in change.run and rec.frontier == 11  # never moved back
+    change, _ = rounds.report(rec, history, [(40, 0, 1.0), (30, 0, 1.0), (30, 1, 1.0)],
+                              reserve=10**6)
+    assert change.run["frontier"] == rec.frontier == 40  # not past the round still open

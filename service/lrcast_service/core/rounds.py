@@ -104,8 +104,9 @@ def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]]
     and one result per report (a refused report changes nothing). `reached`: the ranks'
     steps known beyond `rec.progress` (their ``at``, answers not persisted yet), checked by
     the promise and persisted with `seen` (the ranks' last-seen times). `reserve`: the
-    served frontier the ranks waiting at the barrier need, persisted with the batch if it
-    decides a round (they are answered at once, with no write of their own)."""
+    served frontier the ranks waiting at the barrier need, persisted (up to the next open
+    round) with the batch if it decides a round: they are answered at once, with no write of
+    their own."""
     change = Change(record=rec)
     rec.progress = merge_progress(rec.progress, reached or {})
     results: list[ReportResult] = []
@@ -124,6 +125,8 @@ def report(rec: RunRecord, history: History, items: list[tuple[int, int, float]]
         change.run["last_rewind"] = rec.last_rewind = None  # its repeat is a real one again
     if any(outcomes for outcomes, _ in ok):
         change.run["version"] = rec.version = rec.version + 1
+        if rec.open_rounds:  # no step at or past the next round can be answered yet
+            reserve = min(reserve, min(rec.open_rounds))
         if reserve > rec.frontier:
             change.run["frontier"] = rec.frontier = reserve
     return change, results
