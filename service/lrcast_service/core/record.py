@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,3 +61,22 @@ class RunRecord:
     #: the directive's state (`core/autopilot.py`)
     autopilot: dict[str, Any] | None = None
     autopilot_state: dict[str, Any] = field(default_factory=dict)
+
+
+def _copy_round(rnd: Round | None) -> Round | None:
+    return None if rnd is None else Round(rnd.step, rnd.decided, dict(rnd.reports), rnd.value)
+
+
+def copy_record(rec: RunRecord) -> RunRecord:
+    """A copy of `rec` a rule may update in place: nothing mutable is shared with `rec` (a
+    cached view's record, read meanwhile)."""
+    return dataclasses.replace(
+        rec, spec=copy.deepcopy(rec.spec), metadata=copy.deepcopy(rec.metadata),
+        progress=dict(rec.progress), seen=dict(rec.seen),
+        last_rewind=copy.deepcopy(rec.last_rewind),
+        instances={i: Instance(inst.idx, inst.origin, copy.deepcopy(inst.spec),
+                               copy.deepcopy(inst.state)) for i, inst in rec.instances.items()},
+        segments=list(rec.segments), decisions={i: list(d) for i, d in rec.decisions.items()},
+        open_rounds={step: _copy_round(rnd) for step, rnd in rec.open_rounds.items()},
+        last_decided=_copy_round(rec.last_decided), autopilot=copy.deepcopy(rec.autopilot),
+        autopilot_state=copy.deepcopy(rec.autopilot_state))

@@ -18,9 +18,9 @@ step some rank has already reached, where the plateau rule is active, is `LRAlre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lrcast.schedules import PlateauState
+from lrcast.schedules import PlateauState, Schedule
 
 from .changes import Change, DecidedRound, History
 from .errors import (
@@ -78,9 +78,10 @@ def aggregate(values: list[float], how: str) -> float:
     return math.fsum(values) / len(values)
 
 
-def _folds_at(inst: Instance, step: int) -> bool:
-    """Whether a round at global `step` is folded into `inst` (so may change its LRs)."""
-    schedule = schedule_of(inst.spec)
+def _folds_at(inst: Instance, step: int, schedule: Schedule | None = None) -> bool:
+    """Whether a round at global `step` is folded into `inst` (so may change its LRs);
+    `schedule`: the instance's, if already at hand."""
+    schedule = schedule or schedule_of(inst.spec)
     return schedule.plateau is not None and step - inst.origin >= schedule.plateau_start
 
 
@@ -138,6 +139,22 @@ class _BatchHistory:
 
     committed: History
     made: dict[tuple[int, int], float]
+    #: each instance's schedule, looked up once for the batch (its spec does not change)
+    schedules: dict[int, Schedule] = field(default_factory=dict)
+
+    #: `served_past` per step, for the batch (the ranks' steps do not change within it)
+    passed: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+
+    def served_past(self, progress: dict[int, int], step: int) -> tuple[int, int] | None:
+        if step not in self.passed:
+            self.passed[step] = served_past(progress, step)
+        return self.passed[step]
+
+    def schedule(self, inst: Instance) -> Schedule:
+        schedule = self.schedules.get(inst.idx)
+        if schedule is None:
+            schedule = self.schedules[inst.idx] = schedule_of(inst.spec)
+        return schedule
 
     def earlier_report(self, step: int, rank: int) -> float | None:
         made = self.made.get((step, rank))
@@ -149,7 +166,8 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
     if rank >= rec.world_size:
         raise Invalid("rank", f"must be in 0..{rec.world_size - 1}")
     inst = instance_at(rec, step)
-    if not (schedule_of(inst.spec).metric_driven or is_range_test(inst.spec)):
+    schedule = history.schedule(inst)
+    if not (schedule.metric_driven or is_range_test(inst.spec)):
         raise NotMetricDriven(step)
     rnd = rec.open_rounds.get(step)
     last = rec.last_decided
@@ -165,7 +183,8 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
         return [], False  # the same report again: nothing counted twice
     if rnd is None and last is not None and step < last.step:
         raise RoundClosed(step, last.step)
-    passed = served_past(rec.progress, step) if _folds_at(inst, step) else None
+    passed = history.served_past(rec.progress, step) if _folds_at(inst, step, schedule) \
+        else None
     if passed is not None:
         raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
     if rnd is None:

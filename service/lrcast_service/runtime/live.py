@@ -336,11 +336,12 @@ class LiveRuns:
                 pace = self.paces.get(run_id)
                 reserve = 0 if awaited is None else frontier.reservation(
                     awaited, awaited + 1, pace.ahead(self.reserve_chunk) if pace else 0)
+                cached = self.views.get(run_id)
                 rec, results = await run_in_threadpool(
                     self.store.apply_each, run_id,
                     lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen,
                                          reserve=reserve),
-                    items, [b[4] for b in batch])
+                    items, [b[4] for b in batch], cached.record if cached else None)
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():

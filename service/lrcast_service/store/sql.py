@@ -33,7 +33,7 @@ from ..core import idempotency
 from ..core.changes import Change
 from ..core.errors import DomainError, RunNotFound
 from ..core.idempotency import Answer, KeyedRequest
-from ..core.record import Instance, Round, RunRecord
+from ..core.record import Instance, Round, RunRecord, copy_record
 from ..core.runs import check_same
 from . import notify
 from . import schema as t
@@ -195,11 +195,13 @@ class SqlStore(Store):
             with self.engine.connect() as conn:
                 conn.execution_options(lrcast_write=True)
                 with conn.begin():
-                    if run_id is not None and not self.sqlite:
-                        conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
-                                     .with_for_update())
-                        # replicas: bump the change counter under the row lock, and tell the
-                        # other replicas on commit (a rollback drops both; store/notify.py)
+                    if run_id is not None:
+                        if not self.sqlite:
+                            conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
+                                         .with_for_update())
+                        # bump the change counter under the lock (a group commit's check of
+                        # its known record); replicas: tell the others on commit (a rollback
+                        # drops both; store/notify.py)
                         conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id)
                                      .values(seq=t.runs.c.seq + 1))
                     yield conn
@@ -339,14 +341,26 @@ class SqlStore(Store):
         with self._write(run_id) as conn:
             return self._run_rule(conn, run_id, rule)
 
-    def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
-        rec = self._must_load(conn, run_id)
+    def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R],
+                  known: RunRecord | None = None) -> tuple[RunRecord, R]:
+        rec = self._current(conn, run_id, known)
         change, result = rule(rec, _History(conn, run_id))
         if "progress" in change.run:  # the last-seen times are stored with it
             change.run.setdefault("seen", rec.seen)
         if change:
             self._commit(conn, run_id, change)
         return change.record or self._must_load(conn, run_id), result
+
+    def _current(self, conn: Connection, run_id: str, known: RunRecord | None) -> RunRecord:
+        """The run as committed, in a write transaction: a copy of `known` if no other write
+        came since (this one bumped ``seq`` once), else loaded."""
+        if known is not None and known.run_id == run_id:
+            seq = conn.execute(sa.select(t.runs.c.seq).where(t.runs.c.id == run_id)).scalar()
+            if seq is not None and seq == known.seq + 1:
+                rec = copy_record(known)
+                rec.seq = seq
+                return rec
+        return self._must_load(conn, run_id)
 
     def apply_keyed(self, run_id: str, rule: Rule[R],
                     keyed: Keyed[R]) -> tuple[RunRecord, Outcome[R]]:
@@ -357,7 +371,7 @@ class SqlStore(Store):
 
     def apply_each(self, run_id: str, rule: Callable[[list[T]], Rule[list[Any]]],
                    items: Sequence[T], keys: Sequence[Keyed[Any] | None],
-                   ) -> tuple[RunRecord, list[Any]]:
+                   known: RunRecord | None = None) -> tuple[RunRecord, list[Any]]:
         with self._write(run_id) as conn:
             outcomes: list[Any] = [None] * len(items)
             # answered before the rule: replays, key reuse, a key twice in the batch (in flight)
@@ -382,7 +396,7 @@ class SqlStore(Store):
             todo = [i for i, out in enumerate(outcomes) if out is None]
             if not todo:  # all replayed or refused: nothing to run
                 return self._must_load(conn, run_id), outcomes
-            rec, results = self._run_rule(conn, run_id, rule([items[i] for i in todo]))
+            rec, results = self._run_rule(conn, run_id, rule([items[i] for i in todo]), known)
             answered = []
             for i, result in zip(todo, results, strict=True):
                 keyed = keys[i]
