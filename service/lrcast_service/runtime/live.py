@@ -8,7 +8,10 @@ whatever the number of steps, reports or runs. Every write in this process goes 
 its result, so views are installed in commit order; installing a view wakes the run's
 long-polls, which then re-check the barrier. Reports are committed in groups
 (`LiveRuns.report`): those that arrive while a run's previous write is in flight share one
-transaction and one fsync. The served frontier is reserved ahead of the queries at the
+transaction and one fsync, their rule run on a copy of the run as last committed here
+(`Store.apply_each`'s `known`); the batch that decides a round reserves the frontier its
+long-polls need, so they are all answered from the new view with no write of their own.
+The served frontier is reserved ahead of the queries at the
 job's pace (`Pace`, `core.frontier.ahead`) and extended in the background before it is
 reached, so queries do not wait for it. The cache is an LRU bounded by count and by bytes
 (`MAX_VIEWS`, `MAX_VIEW_BYTES`, each view's memo of encoded answers included, that memo
