@@ -11,7 +11,9 @@ from fastapi import FastAPI
 
 from .api import errors, idempotency
 from .api.auth import Auth
+from .api.fast_longpoll import FastLongPoll
 from .api.fast_lr import FastLR
+from .api.fast_reports import FastReports
 from .api.metrics import Metrics
 from .api.middleware import BodyLimit, MetricsMiddleware, TokenGate
 from .api.previews import PreviewPool
@@ -51,13 +53,22 @@ _API = (runs, lr, reports, amendments, rewind, leases, events, preview, rounds, 
 
 
 class LRCastAPI(FastAPI):
-    """FastAPI, with the fast path of ``GET .../lr`` (`api/fast_lr.py`) ahead of its
-    whole middleware stack: what the fast path does not answer goes through FastAPI."""
+    """FastAPI, with the fast paths of ``GET .../lr`` (`api/fast_lr.py`, and at a plateau
+    round's barrier `api/fast_longpoll.py`) and of ``POST .../reports``
+    (`api/fast_reports.py`) ahead of its whole middleware stack: what a fast path does not
+    answer goes through FastAPI."""
 
     fast: FastLR | None = None
+    fast_reports: FastReports | None = None
+    fast_longpoll: FastLongPoll | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.fast is not None and await self.fast.answer(scope, send):
+            return
+        if self.fast_longpoll is not None and await self.fast_longpoll.answer(scope, send):
+            return
+        if self.fast_reports is not None and self.fast_reports.takes(scope):
+            await self.fast_reports(scope, receive, send, super().__call__)
             return
         await super().__call__(scope, receive, send)
 
@@ -111,4 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.add_middleware(TokenGate, auth=api.state.auth)  # before the body is read
     api.add_middleware(MetricsMiddleware, metrics=api.state.metrics)
     api.fast = FastLR(live, api.state.auth, api.state.metrics)
+    api.fast_longpoll = FastLongPoll(live, api.state.auth, api.state.metrics)
+    api.fast_reports = FastReports(live, api.state.auth, api.state.metrics,
+                                   api.state.range_tests, api.state.in_flight,
+                                   settings.max_body)
     return api

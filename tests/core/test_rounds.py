@@ -125,3 +125,17 @@ def test_a_refused_report_changes_nothing() -> None:
 def test_aggregate_is_order_independent() -> None:
     values = [0.1] * 10 + [1e16, -1e16]
     assert rounds.aggregate(values, "mean") == rounds.aggregate(values[::-1], "mean") == 1 / 12
+
+
+def test_the_batch_deciding_a_round_reserves_the_frontier_its_waiters_need() -> None:
+    rec = new_record(PLATEAU, world_size=2)
+    history = History()
+    change, _ = rounds.report(rec, history, [(10, 0, 1.0)], reserve=11)
+    assert "frontier" not in change.run and rec.frontier == 0  # nothing decided: no reserve
+    change, _ = rounds.report(rec, history, [(10, 1, 1.0)], reserve=11)
+    assert change.run["frontier"] == rec.frontier == 11
+    change, _ = rounds.report(rec, history, [(20, 0, 1.0), (20, 1, 1.0)], reserve=5)
+    assert "frontier" not in change.run and rec.frontier == 11  # never moved back
+    change, _ = rounds.report(rec, history, [(40, 0, 1.0), (30, 0, 1.0), (30, 1, 1.0)],
+                              reserve=10**6)
+    assert change.run["frontier"] == rec.frontier == 40  # not past the round still open

@@ -107,6 +107,11 @@ class Key:
     def answer(self, outcome: Outcome[Any]) -> Response:
         return response(outcome.answer, outcome.replayed)
 
+    def response(self, status: int, body: bytes, replayed: bool) -> Response:
+        """A write's (status, body) as the route answers it (a replay says so)."""
+        return Response(body, status_code=status, media_type="application/json",
+                        headers={REPLAYED: "true"} if replayed else None)
+
     async def keep(self, status: int, body: bytes) -> Response:
         """The answer of a write whose effect is idempotent by itself (a lease), kept after it."""
         if self.request is None:

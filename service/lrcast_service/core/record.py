@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +67,23 @@ class RunRecord:
     #: what the steps consumed, as reported ((from_step, samples, tokens), sorted; None: that
     #: amount continues), on top of what the spec declares (`core/consumption.py`)
     consumption: list[tuple[int, int | None, int | None]] = field(default_factory=list)
+
+
+def _copy_round(rnd: Round | None) -> Round | None:
+    return None if rnd is None else Round(rnd.step, rnd.decided, dict(rnd.reports), rnd.value)
+
+
+def copy_record(rec: RunRecord) -> RunRecord:
+    """A copy of `rec` a rule may update in place: nothing mutable is shared with `rec` (a
+    cached view's record, read meanwhile)."""
+    return dataclasses.replace(
+        rec, spec=copy.deepcopy(rec.spec), metadata=copy.deepcopy(rec.metadata),
+        progress=dict(rec.progress), seen=dict(rec.seen),
+        last_rewind=copy.deepcopy(rec.last_rewind),
+        instances={i: Instance(inst.idx, inst.origin, copy.deepcopy(inst.spec),
+                               copy.deepcopy(inst.state)) for i, inst in rec.instances.items()},
+        segments=list(rec.segments), decisions={i: list(d) for i, d in rec.decisions.items()},
+        open_rounds={step: _copy_round(rnd) for step, rnd in rec.open_rounds.items()},
+        last_decided=_copy_round(rec.last_decided), autopilot=copy.deepcopy(rec.autopilot),
+        autopilot_state=copy.deepcopy(rec.autopilot_state),
+        generations=list(rec.generations), consumption=list(rec.consumption))

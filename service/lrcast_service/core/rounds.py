@@ -18,10 +18,10 @@ step some rank has already reached, where the plateau rule is active, is `LRAlre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from lrcast.schedules import PlateauState
+from lrcast.schedules import PlateauState, Schedule
 
 from . import membership
 from .changes import Change, DecidedRound, History
@@ -80,10 +80,12 @@ def aggregate(values: list[float], how: str) -> float:
     return math.fsum(values) / len(values)
 
 
-def _folds_at(rec: RunRecord, inst: Instance, step: int) -> bool:
+def _folds_at(rec: RunRecord, inst: Instance, step: int,
+              schedule: Schedule | None = None) -> bool:
     """Whether a round at global `step` is folded into `inst` (so may change its LRs): its
-    own position there (its step, or its clock's count) is past its plateau_start."""
-    schedule = schedule_of(inst.spec)
+    own position there (its step, or its clock's count) is past its plateau_start.
+    `schedule`: the instance's, if already at hand."""
+    schedule = schedule or schedule_of(inst.spec)
     return schedule.plateau is not None and \
         own_position(rec, inst, step) >= schedule.plateau_start
 
@@ -101,15 +103,18 @@ def decide(rec: RunRecord, step: int, values: list[float]) -> Outcome:
 
 
 def report(rec: RunRecord, history: History, items: list[tuple[Any, ...]],
-           reached: dict[int, int] | None = None,
-           seen: dict[int, float] | None = None) -> tuple[Change, list[ReportResult]]:
+           reached: dict[int, int] | None = None, seen: dict[int, float] | None = None,
+           reserve: int = 0) -> tuple[Change, list[ReportResult]]:
     """Apply reports ``(step, rank, value)`` (or ``(step, rank, value, epoch)``: the
     sender's membership epoch, fenced by `membership.check_epoch`; None: not fenced) in
     order to `rec` (freshly loaded in the write
     transaction; it is updated in place to what the change commits): the change to write,
     and one result per report (a refused report changes nothing). `reached`: the ranks'
     steps known beyond `rec.progress` (their ``at``, answers not persisted yet), checked by
-    the promise and persisted with `seen` (the ranks' last-seen times)."""
+    the promise and persisted with `seen` (the ranks' last-seen times). `reserve`: the
+    served frontier the ranks waiting at the barrier need, persisted (up to the next open
+    round) with the batch if it decides a round: they are answered at once, with no write of
+    their own."""
     change = Change(record=rec)
     rec.progress = merge_progress(rec.progress, reached or {})
     results: list[ReportResult] = []
@@ -129,6 +134,10 @@ def report(rec: RunRecord, history: History, items: list[tuple[Any, ...]],
         change.run["last_rewind"] = rec.last_rewind = None  # its repeat is a real one again
     if any(outcomes for outcomes, _ in ok):
         change.run["version"] = rec.version = rec.version + 1
+        if rec.open_rounds:  # no step at or past the next round can be answered yet
+            reserve = min(reserve, min(rec.open_rounds))
+        if reserve > rec.frontier:
+            change.run["frontier"] = rec.frontier = reserve
     return change, results
 
 
@@ -138,6 +147,22 @@ class _BatchHistory:
 
     committed: History
     made: dict[tuple[int, int], float]
+    #: each instance's schedule, looked up once for the batch (its spec does not change)
+    schedules: dict[int, Schedule] = field(default_factory=dict)
+
+    #: `served_past` per step, for the batch (the ranks' steps do not change within it)
+    passed: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+
+    def served_past(self, progress: dict[int, int], step: int) -> tuple[int, int] | None:
+        if step not in self.passed:
+            self.passed[step] = served_past(progress, step)
+        return self.passed[step]
+
+    def schedule(self, inst: Instance) -> Schedule:
+        schedule = self.schedules.get(inst.idx)
+        if schedule is None:
+            schedule = self.schedules[inst.idx] = schedule_of(inst.spec)
+        return schedule
 
     def earlier_report(self, step: int, rank: int) -> float | None:
         made = self.made.get((step, rank))
@@ -151,7 +176,8 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
     if rank >= expected:
         raise Invalid("rank", f"must be in 0..{expected - 1}")
     inst = instance_at(rec, step)
-    if not (schedule_of(inst.spec).metric_driven or is_range_test(inst.spec)):
+    schedule = history.schedule(inst)
+    if not (schedule.metric_driven or is_range_test(inst.spec)):
         raise NotMetricDriven(step)
     rnd = rec.open_rounds.get(step)
     last = rec.last_decided
@@ -169,7 +195,8 @@ def _report_one(rec: RunRecord, change: Change, history: _BatchHistory, step: in
         raise RoundClosed(step, last.step)
     if rnd is None and len(gens) > 1 and step <= gens[-1].from_step:
         raise RoundClosed(step, gens[-1].from_step, gens[-1].epoch)
-    passed = served_past(rec.progress, step) if _folds_at(rec, inst, step) else None
+    passed = history.served_past(rec.progress, step) \
+        if _folds_at(rec, inst, step, schedule) else None
     if passed is not None:
         raise LRAlreadyServed(step, served_step=passed[1], rank=passed[0])
     if rnd is None:

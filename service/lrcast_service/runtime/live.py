@@ -8,7 +8,10 @@ whatever the number of steps, reports or runs. Every write in this process goes 
 its result, so views are installed in commit order; installing a view wakes the run's
 long-polls, which then re-check the barrier. Reports are committed in groups
 (`LiveRuns.report`): those that arrive while a run's previous write is in flight share one
-transaction and one fsync. The served frontier is reserved ahead of the queries at the
+transaction and one fsync, their rule run on a copy of the run as last committed here
+(`Store.apply_each`'s `known`); the batch that decides a round reserves the frontier its
+long-polls need, so they are all answered from the new view with no write of their own.
+The served frontier is reserved ahead of the queries at the
 job's pace (`Pace`, `core.frontier.ahead`) and extended in the background before it is
 reached, so queries do not wait for it. The cache is an LRU bounded by count and by bytes
 (`MAX_VIEWS`, `MAX_VIEW_BYTES`, each view's memo of encoded answers included, that memo
@@ -44,6 +47,8 @@ MAX_VIEWS = 16384
 MAX_VIEW_BYTES = 64 << 20
 #: a view's memo of encoded LR answers, in bytes (cleared when full)
 MEMO_BYTES = 16 << 10
+#: views `LiveRuns.view_of` keeps for the records of the writes in flight
+BUILT_VIEWS = 4
 
 
 def _extend(at_least: int, progress: dict[int, int], seen: dict[int, float], rec: RunRecord,
@@ -210,10 +215,17 @@ class LiveRuns:
         #: runs whose reports are being committed (`_commit_reports`)
         self.committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._changed: dict[str, asyncio.Event] = {}
+        #: per run, the future its long-polls wait on (one per change of the barrier)
+        self._changed: dict[str, asyncio.Future[None]] = {}
+        #: per run, the furthest step a long-poll waits at: the group commit that decides the
+        #: round reserves the frontier past it, so the waiters are answered without a write
+        self._awaited: dict[str, int] = {}
         #: set on PostgreSQL by `runtime.replication.attach`: other replicas' writes refresh views,
         #: and views of metric-driven runs are checked current before passing the barrier
         self.replication: Any = None
+        #: the views last built by `view_of`, so a group commit's answers (built in its write
+        #: transaction) and its install share one timeline
+        self._built: list[RunView] = []
 
     def _lock(self, run_id: str) -> asyncio.Lock:
         lock = self._locks.get(run_id)
@@ -228,9 +240,19 @@ class LiveRuns:
             self.views.move_to_end(run_id)
         return view
 
+    def view_of(self, rec: RunRecord) -> RunView:
+        """The view of `rec`, built once for that record object (any thread may ask)."""
+        built = self._built
+        for view in built:
+            if view.record is rec:
+                return view
+        view = RunView(rec, self)
+        self._built = [view, *built[:BUILT_VIEWS - 1]]
+        return view
+
     def install(self, rec: RunRecord) -> RunView:
         """Cache the view of a committed record and wake the run's waiters."""
-        view = RunView(rec, self)
+        view = self.view_of(rec)
         pace = self.paces.get(rec.run_id)
         if pace is not None:
             view.extend_at = frontier.extend_at(rec.frontier, pace.ahead(self.reserve_chunk))
@@ -246,10 +268,13 @@ class LiveRuns:
         self.evict()
         # waiters only care about the barrier: a report that decides nothing wakes nobody
         if old is None or old.barrier != view.barrier or old.version != view.version:
-            event = self._changed.pop(rec.run_id, None)
-            if event is not None:
-                event.set()
+            self._wake(rec.run_id)
         return view
+
+    def _wake(self, run_id: str) -> None:
+        changed = self._changed.pop(run_id, None)
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
     def evict(self) -> None:
         """Drop the least recently used views past the bounds (never the most recent one)."""
@@ -267,9 +292,8 @@ class LiveRuns:
         self.progress.pop(run_id, None)
         self.paces.pop(run_id, None)
         self.seen.pop(run_id, None)
-        event = self._changed.pop(run_id, None)
-        if event is not None:
-            event.set()
+        self._awaited.pop(run_id, None)
+        self._wake(run_id)
 
     def rounds_opened(self, open_rounds: list[tuple[str, int]]) -> list[float]:
         """When this process first saw each of these open rounds (now, for one it had not
@@ -328,8 +352,8 @@ class LiveRuns:
         epoch, fenced in the write), committed together with the
         reports to the same run that arrived while the previous write was running (group
         commit: one transaction and one fsync for many ranks; `Store.apply_each` keeps their
-        keys in it). Returns (record, outcomes, counted) once committed, or (record,
-        `Outcome`) with a key."""
+        keys in it). Returns (view, outcomes, counted) once committed, or (view, `Outcome`)
+        with a key: the view installed from the record the batch committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.note_progress(run_id, rank, None)
         queue = self._queued.setdefault(run_id, [])
@@ -354,10 +378,16 @@ class LiveRuns:
                     self.progress.get(run_id, {}),
                     {r: at for _, r, _, at, *_ in batch if at is not None})
                 seen = dict(self.seen.get(run_id, {}))
+                awaited = self._awaited.get(run_id)
+                pace = self.paces.get(run_id)
+                reserve = 0 if awaited is None else frontier.reservation(
+                    awaited, awaited + 1, pace.ahead(self.reserve_chunk) if pace else 0)
+                cached = self.views.get(run_id)
                 rec, results = await run_in_threadpool(
                     self.store.apply_each, run_id,
-                    lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen),
-                    items, [b[4] for b in batch])
+                    lambda todo: partial(rounds.report, items=todo, reached=reached, seen=seen,
+                                         reserve=reserve),
+                    items, [b[4] for b in batch], cached.record if cached else None)
             except BaseException as exc:  # the whole batch failed: each waiter gets it
                 for *_, future in batch:
                     if not future.done():
@@ -365,14 +395,17 @@ class LiveRuns:
                 return
             finally:
                 self.committing.discard(run_id)
-            self.install(rec)
+            old = self.views.get(run_id)
+            view = self.install(rec)
+            if old is None or old.barrier != view.barrier:
+                self._awaited.pop(run_id, None)  # those still waiting say so again
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
-                future.set_result((rec, *result) if isinstance(result, tuple) else (rec, result))
+                future.set_result((view, *result) if isinstance(result, tuple) else (view, result))
 
     async def view(self, run_id: str) -> RunView:
         """The run's view, loaded from the store on a cache miss (404 if no such run)."""
@@ -426,19 +459,19 @@ class LiveRuns:
                 if replication is None or await replication.current(view):
                     raise view.pending(view.barrier)
                 continue
-            event = self._changed.get(run_id)
-            if event is None:
-                event = self._changed[run_id] = asyncio.Event()
+            changed = self._changed.get(run_id)
+            if changed is None:
+                changed = self._changed[run_id] = asyncio.get_running_loop().create_future()
+            self._awaited[run_id] = max(self._awaited.get(run_id, step), step)
             self.longpolls += 1
             try:
                 # replicas: notifications wake us; polling bounds the wait if one is lost
-                await asyncio.wait_for(event.wait(), remaining if replication is None else
-                                       min(remaining, replication.poll_interval))
-            except TimeoutError:
-                if replication is not None:
-                    await replication.current(view)
+                await asyncio.wait((changed,), timeout=remaining if replication is None else
+                                   min(remaining, replication.poll_interval))
             finally:
                 self.longpolls -= 1
+            if not changed.done() and replication is not None:
+                await replication.current(view)
 
     async def served(self, run_id: str, step: int, span: int, rank: int | None,
                      wait: float, at: int | None = None,

@@ -77,11 +77,13 @@ class Store(ABC):
     @abstractmethod
     def apply_each(self, run_id: str, rule: Callable[[list[T]], Rule[list[Any]]],
                    items: Sequence[T], keys: Sequence[Keyed[Any] | None],
-                   ) -> tuple[RunRecord, list[Any]]:
+                   known: RunRecord | None = None) -> tuple[RunRecord, list[Any]]:
         """A batch of writes in one transaction (group commit): ``rule(items)`` returns one
         result (or `DomainError`) per item. An item with a key is run at most once per key as
         in `apply_keyed`, and its result is its `Outcome` (or the error: `KeyReused`, or the
-        rule's, with no key kept)."""
+        rule's, with no key kept). `known`: the run as this process last committed or read it;
+        if no write came since (its ``seq``), the rule runs on a copy of it instead of a
+        reload (left unchanged)."""
 
     @abstractmethod
     def answer(self, scope: str, key: str) -> Answer | None:

@@ -33,7 +33,7 @@ from ..core import idempotency
 from ..core.changes import Change
 from ..core.errors import DomainError, RunNotFound
 from ..core.idempotency import Answer, KeyedRequest
-from ..core.record import Instance, Round, RunRecord
+from ..core.record import Instance, Round, RunRecord, copy_record
 from ..core.runs import check_same
 from . import notify
 from . import schema as t
@@ -42,6 +42,8 @@ from .base import Keyed, Outcome, R, Rule, Store, T
 #: the oldest keys of a scope beyond `idempotency.KEEP` are trimmed on one keyed write in this
 #: many (by the row's id), so the trim's index scan is amortised
 _TRIM_EVERY = 128
+#: keys looked up in one ``IN (...)`` (well under SQLite's limit on bound parameters)
+_IN_CHUNK = 500
 
 
 def normalize_url(url: str) -> str:
@@ -195,11 +197,13 @@ class SqlStore(Store):
             with self.engine.connect() as conn:
                 conn.execution_options(lrcast_write=True)
                 with conn.begin():
-                    if run_id is not None and not self.sqlite:
-                        conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
-                                     .with_for_update())
-                        # replicas: bump the change counter under the row lock, and tell the
-                        # other replicas on commit (a rollback drops both; store/notify.py)
+                    if run_id is not None:
+                        if not self.sqlite:
+                            conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)
+                                         .with_for_update())
+                        # bump the change counter under the lock (a group commit's check of
+                        # its known record); replicas: tell the others on commit (a rollback
+                        # drops both; store/notify.py)
                         conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id)
                                      .values(seq=t.runs.c.seq + 1))
                     yield conn
@@ -347,14 +351,26 @@ class SqlStore(Store):
         with self._write(run_id) as conn:
             return self._run_rule(conn, run_id, rule)
 
-    def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R]) -> tuple[RunRecord, R]:
-        rec = self._must_load(conn, run_id)
+    def _run_rule(self, conn: Connection, run_id: str, rule: Rule[R],
+                  known: RunRecord | None = None) -> tuple[RunRecord, R]:
+        rec = self._current(conn, run_id, known)
         change, result = rule(rec, _History(conn, run_id))
         if "progress" in change.run:  # the last-seen times are stored with it
             change.run.setdefault("seen", rec.seen)
         if change:
             self._commit(conn, run_id, change)
         return change.record or self._must_load(conn, run_id), result
+
+    def _current(self, conn: Connection, run_id: str, known: RunRecord | None) -> RunRecord:
+        """The run as committed, in a write transaction: a copy of `known` if no other write
+        came since (this one bumped ``seq`` once), else loaded."""
+        if known is not None and known.run_id == run_id:
+            seq = conn.execute(sa.select(t.runs.c.seq).where(t.runs.c.id == run_id)).scalar()
+            if seq is not None and seq == known.seq + 1:
+                rec = copy_record(known)
+                rec.seq = seq
+                return rec
+        return self._must_load(conn, run_id)
 
     def apply_keyed(self, run_id: str, rule: Rule[R],
                     keyed: Keyed[R]) -> tuple[RunRecord, Outcome[R]]:
@@ -365,33 +381,42 @@ class SqlStore(Store):
 
     def apply_each(self, run_id: str, rule: Callable[[list[T]], Rule[list[Any]]],
                    items: Sequence[T], keys: Sequence[Keyed[Any] | None],
-                   ) -> tuple[RunRecord, list[Any]]:
+                   known: RunRecord | None = None) -> tuple[RunRecord, list[Any]]:
         with self._write(run_id) as conn:
             outcomes: list[Any] = [None] * len(items)
             # answered before the rule: replays, key reuse, a key twice in the batch (in flight)
-            fresh: set[str] = set()
+            kept = self._answers(conn, [k.request for k in keys if k is not None])
+            fresh: set[tuple[str, str]] = set()
+            now = time.time()
             for i, keyed in enumerate(keys):
                 if keyed is None:
                     continue
+                name = (keyed.request.scope, keyed.request.key)
                 try:
-                    if keyed.request.key in fresh:
+                    if name in fresh:
                         raise idempotency.KeyInFlight(keyed.request.key)
-                    kept = self._kept(conn, keyed.request)
+                    answer = idempotency.replay(kept.get(name), keyed.request, now)
                 except DomainError as exc:
                     outcomes[i] = exc
                     continue
-                if kept is not None:
-                    outcomes[i] = Outcome(kept, True)
+                if answer is not None:
+                    outcomes[i] = Outcome(answer, True)
                 else:
-                    fresh.add(keyed.request.key)
+                    fresh.add(name)
             todo = [i for i, out in enumerate(outcomes) if out is None]
             if not todo:  # all replayed or refused: nothing to run
                 return self._must_load(conn, run_id), outcomes
-            rec, results = self._run_rule(conn, run_id, rule([items[i] for i in todo]))
+            rec, results = self._run_rule(conn, run_id, rule([items[i] for i in todo]), known)
+            answered = []
             for i, result in zip(todo, results, strict=True):
                 keyed = keys[i]
-                outcomes[i] = result if keyed is None or isinstance(result, DomainError) else \
-                    self._keep_answer(conn, keyed, rec, result)
+                if keyed is None or isinstance(result, DomainError):
+                    outcomes[i] = result
+                else:
+                    answered.append((i, result, (keyed.request, *keyed.respond(rec, result))))
+            kept_now = self._keep_many(conn, [row for *_, row in answered])
+            for (i, result, _), answer in zip(answered, kept_now, strict=True):
+                outcomes[i] = Outcome(answer, False, result)
             return rec, outcomes
 
     # idempotency keys (core/idempotency.py) -----------------------------------------------------
@@ -415,20 +440,52 @@ class SqlStore(Store):
     def _keep(self, conn: Connection, request: KeyedRequest, status: int,
               body: bytes) -> Answer:
         """Insert the answer; first drop the scope's expired keys (that one's too, if so)."""
+        return self._keep_many(conn, [(request, status, body)])[0]
+
+    def _answers(self, conn: Connection,
+                 requests: Sequence[KeyedRequest]) -> dict[tuple[str, str], Answer]:
+        """The answers kept for these requests' keys, by (scope, key): one query a scope."""
+        c = t.idempotency_keys.c
+        out: dict[tuple[str, str], Answer] = {}
+        by_scope: dict[str, list[str]] = {}
+        for request in requests:
+            by_scope.setdefault(request.scope, []).append(request.key)
+        for scope, names in by_scope.items():
+            for at in range(0, len(names), _IN_CHUNK):
+                for row in conn.execute(sa.select(c.key, c.fingerprint, c.status, c.body,
+                                                  c.created_at).where(
+                        c.scope == scope, c.key.in_(names[at:at + _IN_CHUNK]))):
+                    out[(scope, row.key)] = Answer(row.fingerprint, row.status, bytes(row.body),
+                                                   row.created_at)
+        return out
+
+    def _keep_many(self, conn: Connection,
+                   answers: Sequence[tuple[KeyedRequest, int, bytes]]) -> list[Answer]:
+        """Insert the answers in one statement; first drop their scopes' expired keys (theirs
+        too, if so). The oldest keys of a scope beyond `idempotency.KEEP` are trimmed once
+        the row ids pass a multiple of `_TRIM_EVERY`."""
+        if not answers:
+            return []
         now = time.time()
         keys = t.idempotency_keys
-        conn.execute(sa.delete(keys).where(keys.c.scope == request.scope,
-                                           keys.c.created_at <= now - idempotency.TTL))
-        row_id = conn.execute(sa.insert(keys).values(
-            scope=request.scope, key=request.key, fingerprint=request.fingerprint,
-            status=status, body=body, created_at=now)).inserted_primary_key[0]
-        if row_id % _TRIM_EVERY == 0:
-            newest = (sa.select(keys.c.id).where(keys.c.scope == request.scope)
-                      .order_by(keys.c.id.desc()).offset(idempotency.KEEP).limit(1)
-                      .scalar_subquery())
-            conn.execute(sa.delete(keys).where(keys.c.scope == request.scope,
-                                               keys.c.id <= newest))
-        return Answer(request.fingerprint, status, body, now)
+        scopes = sorted({request.scope for request, *_ in answers})
+        for scope in scopes:
+            conn.execute(sa.delete(keys).where(keys.c.scope == scope,
+                                               keys.c.created_at <= now - idempotency.TTL))
+        conn.execute(sa.insert(keys), [
+            {"scope": request.scope, "key": request.key, "fingerprint": request.fingerprint,
+             "status": status, "body": body, "created_at": now}
+            for request, status, body in answers])
+        last = conn.execute(sa.select(sa.func.max(keys.c.id))).scalar_one()
+        if last // _TRIM_EVERY != (last - len(answers)) // _TRIM_EVERY:
+            for scope in scopes:
+                newest = (sa.select(keys.c.id).where(keys.c.scope == scope)
+                          .order_by(keys.c.id.desc()).offset(idempotency.KEEP).limit(1)
+                          .scalar_subquery())
+                conn.execute(sa.delete(keys).where(keys.c.scope == scope,
+                                                   keys.c.id <= newest))
+        return [Answer(request.fingerprint, status, body, now)
+                for request, status, body in answers]
 
     def answer(self, scope: str, key: str) -> Answer | None:
         with self._read() as conn:

@@ -9,40 +9,30 @@ from fastapi import APIRouter
 
 from ...core import frontier, membership, timeline
 from ...core.errors import StepOutOfRange
-from ...core.record import RunRecord
+from ...runtime.live import LiveRuns, RunView
+from ...runtime.range_tests import RangeTests
 from ..deps import LiveDep, MetricsDep, RangeTestsDep
 from ..errors import conflicts
-from ..idempotency import KeyDep, encode
+from ..idempotency import Key, KeyDep, encode
+from ..metrics import Metrics
 from ..models import ReportIn, ReportOut
 from ..params import RunId
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
-def _answer(rec: RunRecord, step: int, lr_at: Any) -> ReportOut:
+def _answer(view: RunView, step: int) -> ReportOut:
+    """The round at `step` as `view` (the record the report committed) has it."""
+    rec = view.record
     rnd = rec.open_rounds.get(step)
     lr = None
     if rnd is None:
         try:
-            lr = lr_at(step)
+            lr = timeline.evaluate(view.timeline, step)[0][0]
         except StepOutOfRange:  # the schedule has no LR there; the report still counted
             lr = None
     return ReportOut(step=step, received=len(rnd.reports) if rnd else rec.world_size,
                      expected=rec.world_size, decided=rnd is None, lr=lr, version=rec.version)
-
-
-#: the timeline of the record a group commit answers its keyed reports from, built once for
-#: the batch (held with the record, so an equal id cannot alias another record)
-_batch_timeline: tuple[RunRecord | None, Any] = (None, None)
-
-
-def _lr_in_batch(rec: RunRecord, step: int) -> float:
-    global _batch_timeline
-    held, built = _batch_timeline
-    if held is not rec:
-        built = timeline.build_timeline(rec)
-        _batch_timeline = (rec, built)
-    return timeline.evaluate(built, step)[0][0]
 
 
 @router.post("/runs/{run_id}/reports", response_model=ReportOut, responses=conflicts(
@@ -61,23 +51,29 @@ async def report(run_id: RunId, body: ReportIn, live: LiveDep, metrics: MetricsD
     LR a rank used never changes. An `epoch` older than the run's membership epoch is 409
     stale_membership, a newer one 409 membership_pending. `version` changes when a
     round is decided: a client's lease must then be refreshed."""
+    status, data, replayed = await submit(run_id, body, live, metrics, range_tests, key)
+    return key.response(status, data, replayed)
+
+
+async def submit(run_id: str, body: ReportIn, live: LiveRuns, metrics: Metrics,
+                 range_tests: RangeTests, key: Key) -> tuple[int, bytes, bool]:
+    """The report route's work, shared with its fast path (`api/fast_reports.py`): (status,
+    body, replayed); a refused report raises its `DomainError`."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
     view = await live.view(run_id)
     membership.check_epoch(view.record, body.epoch)  # again in the write (a change may race)
     frontier.check_at(body.at, view.frontier, "no LR at or beyond the served frontier was used")
-    keyed = key.keyed(lambda rec, _: encode(_answer(rec, body.step,
-                                                    lambda s: _lr_in_batch(rec, s))))
+    keyed = key.keyed(lambda rec, _: encode(_answer(live.view_of(rec), body.step)))
     done = await live.report(run_id, body.step, body.rank, body.value, body.at, keyed,
                              body.epoch)
     if keyed is not None:
-        rec, outcome = done
+        _, outcome = done
         if not outcome.replayed:
             _count(metrics, *outcome.result)
-        return key.answer(outcome)
-    rec, outcomes, counted = done
+        return outcome.answer.status, outcome.answer.body, outcome.replayed
+    view, outcomes, counted = done
     _count(metrics, outcomes, counted)
-    view = await live.view(run_id)
-    return _answer(rec, body.step, lambda s: view.lr_payload(s)["lr"])
+    return (*encode(_answer(view, body.step)), False)
 
 
 def _count(metrics: Any, outcomes: Any, counted: bool) -> None:

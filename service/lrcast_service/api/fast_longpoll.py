@@ -1,0 +1,96 @@
+"""The barrier's long-polls without FastAPI: ``GET /v1/runs/{run_id}/lr?step=S&wait=W`` while
+a plateau round at or before S waits for reports.
+
+When a round is decided every rank's long-poll is answered at once, so what each costs is
+paid 1,024 times in a row; through FastAPI that is about a millisecond each. The app
+(`app.LRCastAPI`) hands this path what the `fast_lr` path did not answer; it takes only a
+well-formed query (`fast_lr.parse_query`) with ``wait > 0`` on a cached run whose barrier
+blocks the step, a valid token and a rank of the run. It then does what the route
+(`routes.lr.get_lr`) does (`LiveRuns.served`, the autopilot's directive, the view's
+pre-encoded `lr_body`, the same bytes for every waiter of the round) and renders errors as
+the route's exception handlers do. Everything else goes on to the route.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..core import autopilot
+from ..core.errors import RewindDirective
+from ..runtime.live import LiveRuns
+from .auth import Auth
+from .errors import error_answer
+from .fast_lr import ROUTE, parse_query
+from .metrics import Metrics
+
+__all__ = ["FastLongPoll"]
+
+_PREFIX, _SUFFIX = "/v1/runs/", "/lr"
+
+
+def _wait(qs: bytes) -> float:
+    """The ``wait`` of a query `parse_query` accepted (0 without one)."""
+    for part in qs.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key == b"wait":
+            return float(value)
+    return 0.0
+
+
+class FastLongPoll:
+    """Answers the long-polls at a barrier (`answer`); the app hands it requests after
+    `fast_lr`."""
+
+    def __init__(self, live: LiveRuns, auth: Auth, metrics: Metrics) -> None:
+        self.live = live
+        self.auth = auth
+        self.metrics = metrics
+
+    def _takes(self, scope: dict[str, Any]) -> tuple[str, int, int | None, float] | None:
+        """(run id, step, rank, wait) of a long-poll this path answers."""
+        path: str = scope["path"]
+        run_id = path[len(_PREFIX):-len(_SUFFIX)]
+        view = self.live.cached(run_id)
+        if view is None or view.barrier is None:
+            return None
+        query = parse_query(scope["query_string"])
+        if query is None:
+            return None
+        step, rank = query
+        wait = _wait(scope["query_string"])
+        if wait <= 0 or step < view.barrier or (rank is not None and rank >= view.world_size):
+            return None
+        if self.auth.enabled:
+            header = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    header = value
+            if not self.auth.allows(header):
+                return None
+        return run_id, step, rank, wait
+
+    async def answer(self, scope: dict[str, Any], send: Any) -> bool:
+        """Answer and return True if this is a long-poll at a barrier."""
+        if not (scope["type"] == "http" and scope["method"] == "GET"
+                and scope["path"].startswith(_PREFIX) and scope["path"].endswith(_SUFFIX)):
+            return False
+        start = time.perf_counter()
+        taken = self._takes(scope)
+        if taken is None:
+            return False
+        run_id, step, rank, wait = taken
+        try:
+            view, _ = await self.live.served(run_id, step, 1, rank, wait)
+            directive = autopilot.blocking_directive(view.record, rank, step)
+            if directive is not None:  # this rank must rewind first (409 rewind)
+                raise RewindDirective(directive)
+            status, body = 200, view.lr_body(step)
+        except Exception as exc:  # noqa: BLE001 - answered as the route's handlers do
+            status, body = error_answer(exc, "GET", scope["path"])
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.observe("GET", ROUTE, status, time.perf_counter() - start)
+        return True
