@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT, STOP0, STOP1 = 60, 100, 160
 
 
-def torchrun(url: str, nproc: int, out: Path, *args: str, epoch: int | None = None) -> None:
+def torchrun(url: str, nproc: int, out: Path, *args: str, epoch: int | None = None,
+             job: Path = JOB) -> None:
     from tests.support import free_port
 
     env = {**os.environ, "LRCAST_URL": url, "OMP_NUM_THREADS": "1",
@@ -39,7 +40,7 @@ def torchrun(url: str, nproc: int, out: Path, *args: str, epoch: int | None = No
         env["LRCAST_EPOCH"] = str(epoch)
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-         "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(JOB),
+         "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(job),
          "--out", str(out), *args],
         env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

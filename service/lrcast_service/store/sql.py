@@ -511,11 +511,12 @@ class SqlStore(Store):
             for table in (t.reports, t.rounds, t.decisions, t.losses, t.checkpoints):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
                                                     table.c.step > change.drop_after))
-            # the steps after the checkpoint run again: their consumption is told again (the
-            # checkpoint's own step ran before it was saved, as its round did)
+            # the steps from the checkpoint's on run again: their consumption is told again
+            # (a checkpoint at step r is saved after step r - 1 ran and its report made the
+            # round at r; the resumed job runs step r first, as the client's rewind assumes)
             conn.execute(sa.delete(t.consumption).where(
                 t.consumption.c.run_id == run_id,
-                t.consumption.c.from_step > change.drop_after))
+                t.consumption.c.from_step >= change.drop_after))
         if change.drop_rounds:
             for table in (t.reports, t.rounds):
                 conn.execute(sa.delete(table).where(table.c.run_id == run_id,
