@@ -3,14 +3,18 @@ a per-rank batch (the global batch is 4 x per-rank), drives three token-clock ru
 CosineAnnealingLR, a warmup-then-cosine with square-root batch scaling, and a warmup (in
 tokens) then ReduceLROnPlateau on rank-local metrics. It checkpoints at step 60 and is stopped
 after step 99; a second torchrun resumes from the checkpoint with 2 ranks (membership epoch
-1), so the global batch halves and each step consumes half the tokens.
+1), so the global batch halves and each step consumes half the tokens; it is stopped after
+step 159 before saving another checkpoint, and a third resumes from the same one with 4 ranks
+again (epoch 2: the lost node is back).
 
-At every step of both generations every rank used the same LRs, equal to the closed form
+At every step of every generation every rank used the same LRs, equal to the closed form
 (torch's `_get_closed_form_lr`, transformers' lambda) at the tokens consumed before the step:
-generation 0's, then from the checkpoint generation 1's (generation 0's steps after the
-checkpoint consumed nothing that counts); with sqrt scaling times sqrt(b / ref), b the previous
-step's global batch; the plateau run's LRs are torch's ReduceLROnPlateau fed the mean over the
-ranks of each generation (generation 1 from the checkpointed state). On SQLite and PostgreSQL.
+generation 0's, then from the checkpoint the resumed generation's (what the steps after the
+checkpoint consumed in an earlier generation no longer counts); with sqrt scaling times
+sqrt(b / ref), b the previous step's global batch; the plateau run's LRs are torch's
+ReduceLROnPlateau fed the mean over the ranks of each generation (later ones from the
+checkpointed state). GET /lrs, the consumption log and the membership events agree. On SQLite
+and PostgreSQL.
 """
 
 from __future__ import annotations
