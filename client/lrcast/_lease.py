@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ class LeaseBook:
     """
 
     __slots__ = ("policy", "lease", "fast_until", "pending_round", "retry_at",
-                 "unreachable_since", "installed_at")
+                 "unreachable_since", "installed_at", "_watchers")
 
     def __init__(self, policy: LeasePolicy) -> None:
         self.policy = policy
@@ -67,6 +67,12 @@ class LeaseBook:
         self.retry_at = 0.0
         self.unreachable_since: float | None = None
         self.installed_at = 0.0
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever `lease` or `fast_until` may have changed (a cache of what
+        the lease answers, such as `RemoteScheduler`'s window, drops it then)."""
+        self._watchers.append(callback)
 
     def install(self, lease: Lease, now: float | None = None) -> None:
         """A fresh lease from the service: evaluate locally until its renewal point."""
@@ -86,6 +92,8 @@ class LeaseBook:
         self._refresh()
 
     def _refresh(self) -> None:
+        for callback in self._watchers:
+            callback()
         lease = self.lease
         if lease is None:
             self.fast_until = -1

@@ -97,6 +97,12 @@ class RunBase:
         a rewind), e.g. to re-apply the current step's LR to an optimizer."""
         self._listeners.append(callback)
 
+    def on_lease_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever `lease` or `local_until` may change (a lease installed or
+        dropped, a plateau round pending or decided), e.g. to drop what was worked out from
+        the lease."""
+        self._book.watch(callback)
+
     # requests ------------------------------------------------------------------------------
     def _at(self, below: int) -> dict[str, int]:
         """``{"at": current_step}`` if known (-1: no step used yet) and below `below` (the

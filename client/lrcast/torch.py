@@ -38,7 +38,15 @@ from .schedules import StepOutOfRange as _EngineStepOutOfRange
 
 __all__ = ["RemoteScheduler"]
 
-_NOT_STATE = ("optimizer", "run", "resume_id", "_hot")
+#: steps whose LRs `step()` works out at once, up to the lease's renewal point (`_Window`)
+CHUNK = 256
+#: past the renewal point (a renewal in flight) a window is this short, so a renewal that came
+#: back is installed within this many steps
+RECHECK = 16
+
+#: the window of steps the hot path answers from (never saved: a lease's, not the job's)
+_WINDOW = ("_window_start", "_window_end", "_window_lrs", "_window_momentums", "_window_single")
+_NOT_STATE = ("optimizer", "run", "resume_id", "_hot", *_WINDOW)
 
 
 class RemoteScheduler(LRScheduler):
@@ -49,6 +57,10 @@ class RemoteScheduler(LRScheduler):
     that is also a torch `ReduceLROnPlateau` (see the module's docstring): `step(metric)`
     reports the metric. A number passed to `step()` on any other run is a `TypeError`, as is
     PyTorch's deprecated `epoch` argument: neither is ever taken as a step.
+
+    The hot path: `step()` answers from a window, the LRs of up to `CHUNK` steps of the
+    current lease worked out at once (and before its renewal point, so renewals still start
+    on time); the window is dropped whenever the run's lease or its local range changes.
     """
 
     def __new__(cls, optimizer: Optimizer, run: Run, *args: Any, **kwargs: Any) -> Any:
@@ -68,10 +80,15 @@ class RemoteScheduler(LRScheduler):
         self.run_id = run.run_id
         self.resume_id = resume_id
         self._hot: _Hot | None = None
+        self._window_start = self._window_end = 0  # empty: the first step works it out
+        self._window_lrs: list[Any] = []
+        self._window_momentums: list[tuple[float, ...] | None] | None = None
+        self._window_single = True
+        ref = weakref.ref(self)
+        run.on_lease_change(lambda: (s := ref()) is not None and s._drop_window())
         # not super(): on a plateau run the MRO's next class is ReduceLROnPlateau, whose
         # own state (best, patience...) lives on the service here
         LRScheduler.__init__(self, optimizer, last_epoch)
-        ref = weakref.ref(self)
         run.on_change(lambda: (s := ref()) is not None and s._apply(s.last_epoch))
 
     def get_lr(self) -> list[float]:
@@ -82,6 +99,18 @@ class RemoteScheduler(LRScheduler):
              epoch: None = None) -> None:
         """Advance one step and apply its LRs; `metrics` (on a metric-driven run) is this
         rank's metric, reported for the round at the step advanced to."""
+        if metrics is None and epoch is None:
+            step = self.last_epoch + 1
+            if self._window_start <= step < self._window_end:  # the hot path: no lookups
+                self.last_epoch = step
+                self._step_count += 1
+                self.run.current_step = step - 1  # as `_set_lrs`
+                self._put(step - self._window_start)
+                return
+        self._step_slow(metrics, epoch)
+
+    def _step_slow(self, metrics: SupportsFloat | None, epoch: None) -> None:
+        """`step` outside the window: a metric to report, or a window to work out first."""
         if epoch is not None:
             raise TypeError(
                 "RemoteScheduler.step() takes no epoch (PyTorch deprecated the argument): "
@@ -115,31 +144,44 @@ class RemoteScheduler(LRScheduler):
             raise
 
     def _set_lrs(self, step: int) -> None:
-        hot = self._hot
-        run = self.run
-        # the hot path: inside the lease that `hot` was prepared for, no HTTP, no lookups
-        if hot is None or run.lease is not hot.lease or not hot.start <= step < run.local_until:
-            hot = self._hot_for(step)
-        # not cached: Optimizer.load_state_dict (e.g. by accelerate) replaces the groups
-        groups = self.optimizer.param_groups
+        """Apply the LRs of `step` and work out the window from it: the steps the lease
+        answers without a second look (the lease renewed or fetched first if due)."""
+        self._window_end = -1  # nothing answers from the old window any more
+        hot = self._hot_for(step)
+        lease = hot.lease
+        until = self.run.local_until
+        # up to the renewal point; past it (a renewal in flight) RECHECK steps at a time
+        end = min(until, step + CHUNK) if step < until else min(lease.horizon, step + RECHECK)
         try:
-            if hot.cycles:
-                lrs, momentums = hot.values(step)
-                hot.set_momentums(groups, momentums)
-            else:
-                lrs = hot.lrs(step)
+            lrs, momentums = hot.window(step, end)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
         # the LRs before `step` were used by optimizer steps; those of `step` are set, and a
         # decision may still re-apply them (`on_change`): the rank is at step - 1
-        run.current_step = step - 1
-        if hot.single:
-            groups[0]["lr"] = lr = lrs[0]
-            self._last_lr = [lr]
+        self.run.current_step = step - 1
+        self._window_start, self._window_lrs = step, lrs
+        self._window_momentums, self._window_single = momentums, hot.single
+        self._put(0)
+        if lease is self.run.lease:  # still the run's lease: the window answers from now on
+            self._window_end = step + len(lrs)
+
+    def _put(self, index: int) -> None:
+        """Set the LRs (and momenta, if cycled) of the window's step `index`."""
+        groups = self.optimizer.param_groups  # not cached: Optimizer.load_state_dict replaces them
+        if self._window_momentums is not None:
+            _set_momentums(groups, self._window_momentums[index])
+        lrs = self._window_lrs[index]
+        if self._window_single:
+            groups[0]["lr"] = lrs
+            self._last_lr = [lrs]
             return
-        for group, lr in zip(groups, lrs * hot.broadcast, strict=True):
+        for group, lr in zip(groups, lrs, strict=True):
             group["lr"] = lr
-        self._last_lr = [g["lr"] for g in groups]
+        self._last_lr = list(lrs)
+
+    def _drop_window(self) -> None:
+        """The run's lease or its local range changed: the next step works the window out."""
+        self._window_end = -1
 
     def _hot_for(self, step: int) -> _Hot:
         """The evaluation prepared for the lease that answers `step` (fetched if need be)."""
@@ -172,13 +214,13 @@ class _PlateauRemoteScheduler(RemoteScheduler, ReduceLROnPlateau):
 
 class _Hot:
     """What `step()` needs for one lease, worked out once: the schedule to call (the segment
-    itself when the timeline has one unscaled segment), how groups map, where momentum goes."""
+    itself when the timeline has one unscaled segment), how groups map, whether momentum is
+    cycled."""
 
-    __slots__ = ("lease", "start", "broadcast", "single", "cycles", "lrs", "values")
+    __slots__ = ("lease", "groups", "broadcast", "single", "cycles", "lrs", "values")
 
     def __init__(self, lease: Lease, groups: list[dict[str, Any]], run_id: str) -> None:
         self.lease = lease
-        self.start = lease.start
         timeline = lease.timeline
         segments = timeline.segments
         if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0:
@@ -192,22 +234,52 @@ class _Hot:
         if num != len(groups) and num != 1:
             raise ValueError(f"run {run_id!r} schedules {num} parameter groups; the "
                              f"optimizer has {len(groups)}")
-        self.broadcast = len(groups) if num == 1 else 1
+        self.groups = len(groups)
+        self.broadcast = num == 1 and len(groups) > 1
         self.single = len(groups) == 1
         self.cycles = any(s.schedule.cycles_momentum for s in segments)
 
-    @staticmethod
-    def set_momentums(groups: list[dict[str, Any]], momentums: tuple[float, ...] | None) -> None:
-        """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
-        if momentums is None:
-            return
-        if len(momentums) == 1:
-            momentums = momentums * len(groups)
-        for group, m in zip(groups, momentums, strict=True):
-            if "betas" in group:
-                group["betas"] = (m, *tuple(group["betas"])[1:])
-            elif "momentum" in group:
-                group["momentum"] = m
-            else:
-                raise ValueError("the schedule cycles momentum but the optimizer has neither "
-                                 "'momentum' nor 'betas'")
+    def window(self, start: int, end: int) -> tuple[list[Any], list[Any] | None]:
+        """The LRs of the steps [start, end) or of as many of them as the schedule has (at
+        least `start`'s, else `StepOutOfRange`), each a float with one group, else a tuple
+        per group; and the momenta per step (a tuple per group, or None where not cycled),
+        or None if the schedule never cycles momentum."""
+        evaluate = self.values if self.cycles else self.lrs
+        try:
+            rows = [evaluate(step) for step in range(start, end)]
+        except _EngineStepOutOfRange:
+            rows = []
+            for step in range(start, end):
+                try:
+                    rows.append(evaluate(step))
+                except _EngineStepOutOfRange:
+                    if not rows:
+                        raise
+                    break
+        momentums = None
+        if self.cycles:
+            momentums = [None if m is None else self._per_group(m) for _, m in rows]
+            rows = [lrs for lrs, _ in rows]
+        if self.single:
+            return [lrs[0] for lrs in rows], momentums
+        if self.broadcast:
+            n = self.groups
+            return [lrs * n for lrs in rows], momentums
+        return rows, momentums
+
+    def _per_group(self, values: tuple[float, ...]) -> tuple[float, ...]:
+        return values * self.groups if len(values) == 1 else values
+
+
+def _set_momentums(groups: list[dict[str, Any]], momentums: tuple[float, ...] | None) -> None:
+    """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
+    if momentums is None:
+        return
+    for group, m in zip(groups, momentums, strict=True):
+        if "betas" in group:
+            group["betas"] = (m, *tuple(group["betas"])[1:])
+        elif "momentum" in group:
+            group["momentum"] = m
+        else:
+            raise ValueError("the schedule cycles momentum but the optimizer has neither "
+                             "'momentum' nor 'betas'")
