@@ -45,7 +45,12 @@ CHUNK = 256
 RECHECK = 16
 
 #: the window of steps the hot path answers from (never saved: a lease's, not the job's)
-_WINDOW = ("_window_start", "_window_end", "_window_lrs", "_window_momentums", "_window_single")
+_WINDOW = ("_window_start", "_window_end", "_window_lrs", "_window_momentums", "_window_single",
+           "_window_kind")
+#: `_window_kind`, how `step()` sets a window's values: one group without momentum, one group
+#: with SGD's `momentum` at every step; several groups without momentum, with SGD's at every
+#: step; anything else (momentum into `betas`, or not at every step)
+_PLAIN, _SGD, _GROUPS, _SGD_GROUPS, _ANY = range(5)
 _NOT_STATE = ("optimizer", "run", "resume_id", "_hot", *_WINDOW)
 
 
@@ -83,7 +88,7 @@ class RemoteScheduler(LRScheduler):
         self._window_start = self._window_end = 0  # empty: the first step works it out
         self._window_lrs: list[Any] = []
         self._window_momentums: list[tuple[float, ...] | None] | None = None
-        self._window_single = True
+        self._window_single, self._window_kind = True, _PLAIN
         ref = weakref.ref(self)
         run.on_lease_change(lambda: (s := ref()) is not None and s._drop_window())
         # not super(): on a plateau run the MRO's next class is ReduceLROnPlateau, whose
@@ -93,7 +98,7 @@ class RemoteScheduler(LRScheduler):
 
     def get_lr(self) -> list[float]:
         """The LRs of the current step (`last_epoch`), as the run holds them."""
-        return list(self._hot_for(self.last_epoch).lrs(self.last_epoch))
+        return list(self._hot_for(self.last_epoch).lease.timeline.lrs(self.last_epoch))
 
     def step(self, metrics: SupportsFloat | None = None,  # type: ignore[override]
              epoch: None = None) -> None:
@@ -105,7 +110,17 @@ class RemoteScheduler(LRScheduler):
                 self.last_epoch = step
                 self._step_count += 1
                 self.run.current_step = step - 1  # as `_set_lrs`
-                self._put(step - self._window_start)
+                index = step - self._window_start
+                kind = self._window_kind
+                if kind > _SGD:
+                    self._put(index)
+                    return
+                # one group: `_put`, inlined
+                group = self.optimizer.param_groups[0]
+                if kind == _SGD:
+                    group["momentum"] = self._window_momentums[index]
+                group["lr"] = lr = self._window_lrs[index]
+                self._last_lr = [lr]
                 return
         self._step_slow(metrics, epoch)
 
@@ -161,6 +176,7 @@ class RemoteScheduler(LRScheduler):
         self.run.current_step = step - 1
         self._window_start, self._window_lrs = step, lrs
         self._window_momentums, self._window_single = momentums, hot.single
+        self._window_kind = _window_kind(self.optimizer.param_groups, momentums)
         self._put(0)
         if lease is self.run.lease:  # still the run's lease: the window answers from now on
             self._window_end = step + len(lrs)
@@ -168,16 +184,29 @@ class RemoteScheduler(LRScheduler):
     def _put(self, index: int) -> None:
         """Set the LRs (and momenta, if cycled) of the window's step `index`."""
         groups = self.optimizer.param_groups  # not cached: Optimizer.load_state_dict replaces them
-        if self._window_momentums is not None:
-            _set_momentums(groups, self._window_momentums[index])
         lrs = self._window_lrs[index]
-        if self._window_single:
-            groups[0]["lr"] = lrs
-            self._last_lr = [lrs]
+        momentums = self._window_momentums
+        kind = self._window_kind
+        if kind == _GROUPS:
+            for group, lr in zip(groups, lrs, strict=True):
+                group["lr"] = lr
+            self._last_lr = list(lrs)
             return
-        for group, lr in zip(groups, lrs, strict=True):
+        if kind == _SGD_GROUPS:
+            for group, lr, m in zip(groups, lrs, momentums[index], strict=True):  # type: ignore[index]
+                group["momentum"] = m
+                group["lr"] = lr
+            self._last_lr = list(lrs)
+            return
+        if momentums is not None and momentums[index] is not None:
+            for group, m in zip(groups, self._per_group(momentums[index]), strict=True):
+                _set_momentum(group, m)
+        for group, lr in zip(groups, self._per_group(lrs), strict=True):
             group["lr"] = lr
-        self._last_lr = list(lrs)
+        self._last_lr = [group["lr"] for group in groups]
+
+    def _per_group(self, values: Any) -> tuple[Any, ...]:
+        return (values,) if self._window_single else values
 
     def _drop_window(self) -> None:
         """The run's lease or its local range changed: the next step works the window out."""
@@ -213,73 +242,89 @@ class _PlateauRemoteScheduler(RemoteScheduler, ReduceLROnPlateau):
 
 
 class _Hot:
-    """What `step()` needs for one lease, worked out once: the schedule to call (the segment
-    itself when the timeline has one unscaled segment), how groups map, whether momentum is
-    cycled."""
+    """What `step()` needs for one lease, worked out once: the function to evaluate (the
+    segment's schedule itself when the timeline has one unscaled segment), how groups map,
+    whether momentum is cycled."""
 
-    __slots__ = ("lease", "groups", "broadcast", "single", "cycles", "lrs", "values")
+    __slots__ = ("lease", "groups", "single", "cycles", "evaluate", "history")
 
     def __init__(self, lease: Lease, groups: list[dict[str, Any]], run_id: str) -> None:
         self.lease = lease
         timeline = lease.timeline
         segments = timeline.segments
+        self.cycles = any(s.schedule.cycles_momentum for s in segments)
+        #: `evaluate(step, history)` if `history` is not `_NONE`, else `evaluate(step)`
+        self.history: Any = _NONE
         if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0:
-            schedule, history = segments[0].schedule, segments[0].history
-            self.lrs = lambda step: schedule.lrs(step, history)
-            self.values = lambda step: schedule.values(step, history)
+            schedule, self.history = segments[0].schedule, segments[0].history
+            self.evaluate: Any = schedule.values if self.cycles else schedule.lrs
         else:
-            self.lrs = timeline.lrs
-            self.values = timeline.values
+            self.evaluate = timeline.values if self.cycles else timeline.lrs
         num = timeline.num_groups
         if num != len(groups) and num != 1:
             raise ValueError(f"run {run_id!r} schedules {num} parameter groups; the "
                              f"optimizer has {len(groups)}")
         self.groups = len(groups)
-        self.broadcast = num == 1 and len(groups) > 1
         self.single = len(groups) == 1
-        self.cycles = any(s.schedule.cycles_momentum for s in segments)
 
     def window(self, start: int, end: int) -> tuple[list[Any], list[Any] | None]:
-        """The LRs of the steps [start, end) or of as many of them as the schedule has (at
-        least `start`'s, else `StepOutOfRange`), each a float with one group, else a tuple
-        per group; and the momenta per step (a tuple per group, or None where not cycled),
-        or None if the schedule never cycles momentum."""
-        evaluate = self.values if self.cycles else self.lrs
+        """The LRs of the steps [start, end), or of as many of them as the schedule has (at
+        least `start`'s, else `StepOutOfRange`): per step a float with one group, else a
+        tuple of one per group. And, if the schedule cycles momentum anywhere, the momenta
+        per step likewise (None at a step where it does not), else None."""
         try:
-            rows = [evaluate(step) for step in range(start, end)]
+            rows = self._rows(range(start, end))
         except _EngineStepOutOfRange:
             rows = []
             for step in range(start, end):
                 try:
-                    rows.append(evaluate(step))
+                    rows.extend(self._rows(range(step, step + 1)))
                 except _EngineStepOutOfRange:
                     if not rows:
                         raise
                     break
-        momentums = None
-        if self.cycles:
-            momentums = [None if m is None else self._per_group(m) for _, m in rows]
-            rows = [lrs for lrs, _ in rows]
+        if not self.cycles:
+            return self._spread(rows), None
+        return self._spread([lrs for lrs, _ in rows]), self._spread([m for _, m in rows])
+
+    def _rows(self, steps: range) -> list[Any]:
+        evaluate, history = self.evaluate, self.history
+        if history is _NONE:
+            return [evaluate(step) for step in steps]
+        return [evaluate(step, history) for step in steps]
+
+    def _spread(self, rows: list[tuple[float, ...] | None]) -> list[Any]:
+        """Per step values (a tuple, one per group or one for all; or None) as `_put` sets
+        them: a float with one group, else a tuple of one per group."""
         if self.single:
-            return [lrs[0] for lrs in rows], momentums
-        if self.broadcast:
-            n = self.groups
-            return [lrs * n for lrs in rows], momentums
-        return rows, momentums
-
-    def _per_group(self, values: tuple[float, ...]) -> tuple[float, ...]:
-        return values * self.groups if len(values) == 1 else values
+            return [None if values is None else values[0] for values in rows]
+        n = self.groups
+        return [values * n if values is not None and len(values) == 1 else values
+                for values in rows]
 
 
-def _set_momentums(groups: list[dict[str, Any]], momentums: tuple[float, ...] | None) -> None:
-    """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
+def _window_kind(groups: list[dict[str, Any]], momentums: list[Any] | None) -> int:
+    """`_PLAIN`, `_SGD`, `_GROUPS`, `_SGD_GROUPS` or `_ANY` (see `_PLAIN`)."""
+    single = len(groups) == 1
     if momentums is None:
+        return _PLAIN if single else _GROUPS
+    if None in momentums or not all("momentum" in g and "betas" not in g for g in groups):
+        return _ANY
+    return _SGD if single else _SGD_GROUPS
+
+
+#: "no argument" (a timeline's own functions take the step alone)
+_NONE = object()
+
+
+def _set_momentum(group: dict[str, Any], momentum: float | None) -> None:
+    """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
+    if momentum is None:
         return
-    for group, m in zip(groups, momentums, strict=True):
-        if "betas" in group:
-            group["betas"] = (m, *tuple(group["betas"])[1:])
-        elif "momentum" in group:
-            group["momentum"] = m
-        else:
-            raise ValueError("the schedule cycles momentum but the optimizer has neither "
-                             "'momentum' nor 'betas'")
+    if "betas" in group:
+        group["betas"] = (momentum, *tuple(group["betas"])[1:])
+    elif "momentum" in group:
+        group["momentum"] = momentum
+    else:
+        raise ValueError("the schedule cycles momentum but the optimizer has neither "
+                         "'momentum' nor 'betas'")
