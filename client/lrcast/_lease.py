@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._config import LeasePolicy
@@ -32,13 +32,22 @@ class Lease:
     horizon: int
     metric_driven: bool
     world_size: int
+    #: the timeline as the service sent it (None if built otherwise)
+    timeline_json: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Lease:
+    def from_json(cls, data: Mapping[str, Any], previous: Lease | None = None) -> Lease:
+        """The lease the service sent; its timeline is `previous`'s if the service sent the
+        same one (a renewal usually does: nothing is parsed again)."""
+        raw = data["timeline"]
+        if previous is not None and previous.timeline_json == raw:
+            timeline = previous.timeline
+        else:
+            timeline = Timeline.from_json(raw)
         return cls(run_id=str(data["run_id"]), version=int(data["version"]),
-                   timeline=Timeline.from_json(data["timeline"]), start=int(data["start"]),
+                   timeline=timeline, start=int(data["start"]),
                    horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),
-                   world_size=int(data["world_size"]))
+                   world_size=int(data["world_size"]), timeline_json=raw)
 
     def covers(self, step: int) -> bool:
         return self.start <= step < self.horizon

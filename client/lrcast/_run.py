@@ -301,8 +301,8 @@ class RunBase:
     # bookkeeping ---------------------------------------------------------------------------
     def _install(self, data: Mapping[str, Any], step: int) -> Lease:
         """A lease answered for `step`: the barrier at any round <= step has passed."""
-        lease = Lease.from_json(data)
         old = self._book.lease
+        lease = Lease.from_json(data, old)
         book = self._book
         if book.pending_round is not None and book.pending_round <= step:
             book.pending_round = None
