@@ -119,7 +119,7 @@ class OneCycleLR(Schedule):
                            (total_steps - 1, 1, 2, 1, 0))
         # (start, end) of every phase but the last, and (index, start, end) of the last one
         bounds = [0.0, *(phase[0] for phase in self.phases)]
-        spans = list(zip(bounds, bounds[1:]))
+        spans = list(zip(bounds, bounds[1:], strict=False))
         self._spans = tuple(spans[:-1])
         self._last_span = (len(spans) - 1, *spans[-1])
 
@@ -147,7 +147,7 @@ class OneCycleLR(Schedule):
             raise StepOutOfRange(step, f"Tried to step {step} times. The specified number of "
                                        f"total steps is {self.total_steps}")
         i = 0
-        for start, end in self._spans:
+        for start, end in self._spans:  # noqa: B007 - `start` is read after the break
             if step <= end:
                 break
             i += 1
