@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._config import LeasePolicy
@@ -34,14 +34,24 @@ class Lease:
     world_size: int
     #: the run's membership epoch (`Run.membership`)
     epoch: int = 0
+    #: the timeline as the service sent it (None if built otherwise)
+    timeline_json: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Lease:
+    def from_json(cls, data: Mapping[str, Any], previous: Lease | None = None) -> Lease:
+        """The lease the service sent; its timeline is `previous`'s if the service sent the
+        same one (a renewal usually does: nothing is parsed again)."""
+        raw, log = data["timeline"], data.get("consumption")
+        if previous is not None and previous.timeline_json == raw:  # on the log sent now
+            timeline = Timeline(previous.timeline.segments,
+                                None if log is None else Consumption.from_json(log))
+        else:
+            timeline = Timeline.from_json(raw, log)
         return cls(run_id=str(data["run_id"]), version=int(data["version"]),
-                   timeline=Timeline.from_json(data["timeline"], data.get("consumption")),
-                   start=int(data["start"]),
+                   timeline=timeline, start=int(data["start"]),
                    horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),
-                   world_size=int(data["world_size"]), epoch=int(data.get("epoch", 0)))
+                   world_size=int(data["world_size"]), epoch=int(data.get("epoch", 0)),
+                   timeline_json=raw)
 
     def covers(self, step: int) -> bool:
         return self.start <= step < self.horizon
@@ -66,7 +76,7 @@ class LeaseBook:
     """
 
     __slots__ = ("policy", "lease", "fast_until", "pending_round", "retry_at",
-                 "unreachable_since", "installed_at")
+                 "unreachable_since", "installed_at", "_watchers")
 
     def __init__(self, policy: LeasePolicy) -> None:
         self.policy = policy
@@ -76,6 +86,12 @@ class LeaseBook:
         self.retry_at = 0.0
         self.unreachable_since: float | None = None
         self.installed_at = 0.0
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever `lease` or `fast_until` may have changed (a cache of what
+        the lease answers, such as `RemoteScheduler`'s window, drops it then)."""
+        self._watchers.append(callback)
 
     def install(self, lease: Lease, now: float | None = None) -> None:
         """A fresh lease from the service: evaluate locally until its renewal point."""
@@ -84,6 +100,14 @@ class LeaseBook:
         self.retry_at = 0.0
         self.unreachable_since = None
         self._refresh()
+
+    def reevaluate(self, lease: Lease, renew_from: int) -> None:
+        """The same lease evaluated otherwise (on a consumption log with this rank's new
+        entries): renewed from step `renew_from` on at the latest."""
+        self.lease = lease
+        self.fast_until = min(self.fast_until, renew_from)
+        for callback in self._watchers:
+            callback()
 
     def drop(self) -> None:
         """Forget the lease (after a rewind, or a decision that changed the schedule)."""
@@ -95,6 +119,8 @@ class LeaseBook:
         self._refresh()
 
     def _refresh(self) -> None:
+        for callback in self._watchers:
+            callback()
         lease = self.lease
         if lease is None:
             self.fast_until = -1

@@ -152,9 +152,8 @@ class RunBase:
         """Evaluate the lease on the log with the new entry now; renew it soon (the entry
         leaves with the renewal, in the background)."""
         book = self._book
-        if book.lease is not None:
-            book.lease = book.lease.with_consumption(self._consumption)
-            book.fast_until = min(book.fast_until, step + 1)  # renew soon, in the background
+        if book.lease is not None:  # renewed soon, in the background
+            book.reevaluate(book.lease.with_consumption(self._consumption), step + 1)
 
     def _absorb(self, data: Any) -> None:
         """The service's log (its JSON): entries it holds are sent; the rest stay unsent."""
@@ -169,6 +168,12 @@ class RunBase:
         """Call `callback` whenever the schedule this rank sees changes (a plateau decision,
         a rewind), e.g. to re-apply the current step's LR to an optimizer."""
         self._listeners.append(callback)
+
+    def on_lease_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever `lease` or `local_until` may change (a lease installed or
+        dropped, a plateau round pending or decided), e.g. to drop what was worked out from
+        the lease."""
+        self._book.watch(callback)
 
     # requests ------------------------------------------------------------------------------
     def _at(self, below: int) -> dict[str, int]:
@@ -430,8 +435,8 @@ class RunBase:
     def _install(self, data: Mapping[str, Any], step: int) -> Lease:
         """A lease answered for `step`: the barrier at any round <= step has passed."""
         self._absorb(data.get("consumption"))
-        lease = Lease.from_json(data).with_consumption(self._consumption)
         old = self._book.lease
+        lease = Lease.from_json(data, old).with_consumption(self._consumption)
         book = self._book
         if book.pending_round is not None and book.pending_round <= step:
             book.pending_round = None

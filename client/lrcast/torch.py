@@ -38,7 +38,20 @@ from .schedules import StepOutOfRange as _EngineStepOutOfRange
 
 __all__ = ["RemoteScheduler"]
 
-_NOT_STATE = ("optimizer", "run", "resume_id", "_hot")
+#: steps whose LRs `step()` works out at once, up to the lease's renewal point (`_Window`)
+CHUNK = 256
+#: past the renewal point (a renewal in flight) a window is this short, so a renewal that came
+#: back is installed within this many steps
+RECHECK = 16
+
+#: the window of steps the hot path answers from (never saved: a lease's, not the job's)
+_WINDOW = ("_window_start", "_window_end", "_window_lrs", "_window_momentums", "_window_single",
+           "_window_kind")
+#: `_window_kind`, how `step()` sets a window's values: one group without momentum, one group
+#: with SGD's `momentum` at every step; several groups without momentum, with SGD's at every
+#: step; anything else (momentum into `betas`, or not at every step)
+_PLAIN, _SGD, _GROUPS, _SGD_GROUPS, _ANY = range(5)
+_NOT_STATE = ("optimizer", "run", "resume_id", "_hot", *_WINDOW)
 
 
 class RemoteScheduler(LRScheduler):
@@ -49,6 +62,10 @@ class RemoteScheduler(LRScheduler):
     that is also a torch `ReduceLROnPlateau` (see the module's docstring): `step(metric)`
     reports the metric. A number passed to `step()` on any other run is a `TypeError`, as is
     PyTorch's deprecated `epoch` argument: neither is ever taken as a step.
+
+    The hot path: `step()` answers from a window, the LRs of up to `CHUNK` steps of the
+    current lease worked out at once (and before its renewal point, so renewals still start
+    on time); the window is dropped whenever the run's lease or its local range changes.
     """
 
     def __new__(cls, optimizer: Optimizer, run: Run, *args: Any, **kwargs: Any) -> Any:
@@ -68,15 +85,20 @@ class RemoteScheduler(LRScheduler):
         self.run_id = run.run_id
         self.resume_id = resume_id
         self._hot: _Hot | None = None
+        self._window_start = self._window_end = 0  # empty: the first step works it out
+        self._window_lrs: list[Any] = []
+        self._window_momentums: list[tuple[float, ...] | None] | None = None
+        self._window_single, self._window_kind = True, _PLAIN
+        ref = weakref.ref(self)
+        run.on_lease_change(lambda: (s := ref()) is not None and s._drop_window())
         # not super(): on a plateau run the MRO's next class is ReduceLROnPlateau, whose
         # own state (best, patience...) lives on the service here
         LRScheduler.__init__(self, optimizer, last_epoch)
-        ref = weakref.ref(self)
         run.on_change(lambda: (s := ref()) is not None and s._apply(s.last_epoch))
 
     def get_lr(self) -> list[float]:
         """The LRs of the current step (`last_epoch`), as the run holds them."""
-        return list(self._hot_for(self.last_epoch).lrs(self.last_epoch))
+        return list(self._hot_for(self.last_epoch).lease.timeline.lrs(self.last_epoch))
 
     def step(self, metrics: SupportsFloat | None = None,  # type: ignore[override]
              epoch: None = None, *, samples: int | None = None,
@@ -85,12 +107,36 @@ class RemoteScheduler(LRScheduler):
         rank's metric, reported for the round at the step advanced to. `samples`/`tokens`:
         what the step just trained consumed (the global batch), for a sample or token clock
         or batch scaling (`Run.record_consumption`); left out, the last amounts continue."""
+        if epoch is None:
+            if samples is not None or tokens is not None:  # a change drops the window
+                self.run.record_consumption(max(self.last_epoch, 0), samples=samples,
+                                            tokens=tokens)
+            step = self.last_epoch + 1
+            if metrics is None and self._window_start <= step < self._window_end:
+                # the hot path: no lookups
+                self.last_epoch = step
+                self._step_count += 1
+                self.run.current_step = step - 1  # as `_set_lrs`
+                index = step - self._window_start
+                kind = self._window_kind
+                if kind > _SGD:
+                    self._put(index)
+                    return
+                # one group: `_put`, inlined
+                group = self.optimizer.param_groups[0]
+                if kind == _SGD:
+                    group["momentum"] = self._window_momentums[index]
+                group["lr"] = lr = self._window_lrs[index]
+                self._last_lr = [lr]
+                return
+        self._step_slow(metrics, epoch)
+
+    def _step_slow(self, metrics: SupportsFloat | None, epoch: None) -> None:
+        """`step` outside the window: a metric to report, or a window to work out first."""
         if epoch is not None:
             raise TypeError(
                 "RemoteScheduler.step() takes no epoch (PyTorch deprecated the argument): "
                 "every call is one step; to resume at a step, use load_state_dict")
-        if samples is not None or tokens is not None:
-            self.run.record_consumption(max(self.last_epoch, 0), samples=samples, tokens=tokens)
         if metrics is not None:
             self._report(self.last_epoch + 1, metrics)
         else:
@@ -120,31 +166,58 @@ class RemoteScheduler(LRScheduler):
             raise
 
     def _set_lrs(self, step: int) -> None:
-        hot = self._hot
-        run = self.run
-        # the hot path: inside the lease that `hot` was prepared for, no HTTP, no lookups
-        if hot is None or run.lease is not hot.lease or not hot.start <= step < run.local_until:
-            hot = self._hot_for(step)
-        # not cached: Optimizer.load_state_dict (e.g. by accelerate) replaces the groups
-        groups = self.optimizer.param_groups
+        """Apply the LRs of `step` and work out the window from it: the steps the lease
+        answers without a second look (the lease renewed or fetched first if due)."""
+        self._window_end = -1  # nothing answers from the old window any more
+        hot = self._hot_for(step)
+        lease = hot.lease
+        until = self.run.local_until
+        # up to the renewal point; past it (a renewal in flight) RECHECK steps at a time
+        end = min(until, step + CHUNK) if step < until else min(lease.horizon, step + RECHECK)
         try:
-            if hot.cycles:
-                lrs, momentums = hot.values(step)
-                hot.set_momentums(groups, momentums)
-            else:
-                lrs = hot.lrs(step)
+            lrs, momentums = hot.window(step, end)
         except _EngineStepOutOfRange as exc:
             raise errors.StepOutOfRange(str(exc), code="step_out_of_range") from exc
         # the LRs before `step` were used by optimizer steps; those of `step` are set, and a
         # decision may still re-apply them (`on_change`): the rank is at step - 1
-        run.current_step = step - 1
-        if hot.single:
-            groups[0]["lr"] = lr = lrs[0]
-            self._last_lr = [lr]
+        self.run.current_step = step - 1
+        self._window_start, self._window_lrs = step, lrs
+        self._window_momentums, self._window_single = momentums, hot.single
+        self._window_kind = _window_kind(self.optimizer.param_groups, momentums)
+        self._put(0)
+        if lease is self.run.lease:  # still the run's lease: the window answers from now on
+            self._window_end = step + len(lrs)
+
+    def _put(self, index: int) -> None:
+        """Set the LRs (and momenta, if cycled) of the window's step `index`."""
+        groups = self.optimizer.param_groups  # not cached: Optimizer.load_state_dict replaces them
+        lrs = self._window_lrs[index]
+        momentums = self._window_momentums
+        kind = self._window_kind
+        if kind == _GROUPS:
+            for group, lr in zip(groups, lrs, strict=True):
+                group["lr"] = lr
+            self._last_lr = list(lrs)
             return
-        for group, lr in zip(groups, lrs * hot.broadcast, strict=True):
+        if kind == _SGD_GROUPS:
+            for group, lr, m in zip(groups, lrs, momentums[index], strict=True):  # type: ignore[index]
+                group["momentum"] = m
+                group["lr"] = lr
+            self._last_lr = list(lrs)
+            return
+        if momentums is not None and momentums[index] is not None:
+            for group, m in zip(groups, self._per_group(momentums[index]), strict=True):
+                _set_momentum(group, m)
+        for group, lr in zip(groups, self._per_group(lrs), strict=True):
             group["lr"] = lr
-        self._last_lr = [g["lr"] for g in groups]
+        self._last_lr = [group["lr"] for group in groups]
+
+    def _per_group(self, values: Any) -> tuple[Any, ...]:
+        return (values,) if self._window_single else values
+
+    def _drop_window(self) -> None:
+        """The run's lease or its local range changed: the next step works the window out."""
+        self._window_end = -1
 
     def _hot_for(self, step: int) -> _Hot:
         """The evaluation prepared for the lease that answers `step` (fetched if need be)."""
@@ -176,44 +249,90 @@ class _PlateauRemoteScheduler(RemoteScheduler, ReduceLROnPlateau):
 
 
 class _Hot:
-    """What `step()` needs for one lease, worked out once: the schedule to call (the segment
-    itself when the timeline has one unscaled segment), how groups map, where momentum goes."""
+    """What `step()` needs for one lease, worked out once: the function to evaluate (the
+    segment's schedule itself when the timeline has one unscaled segment), how groups map,
+    whether momentum is cycled."""
 
-    __slots__ = ("lease", "start", "broadcast", "single", "cycles", "lrs", "values")
+    __slots__ = ("lease", "groups", "single", "cycles", "evaluate", "history")
 
     def __init__(self, lease: Lease, groups: list[dict[str, Any]], run_id: str) -> None:
         self.lease = lease
-        self.start = lease.start
         timeline = lease.timeline
         segments = timeline.segments
+        self.cycles = any(s.schedule.cycles_momentum for s in segments)
+        #: `evaluate(step, history)` if `history` is not `_NONE`, else `evaluate(step)`
+        self.history: Any = _NONE
         if len(segments) == 1 and segments[0].origin == 0 and segments[0].scale == 1.0 \
                 and segments[0].clock is None:
-            schedule, history = segments[0].schedule, segments[0].history
-            self.lrs = lambda step: schedule.lrs(step, history)
-            self.values = lambda step: schedule.values(step, history)
+            schedule, self.history = segments[0].schedule, segments[0].history
+            self.evaluate: Any = schedule.values if self.cycles else schedule.lrs
         else:
-            self.lrs = timeline.lrs
-            self.values = timeline.values
+            self.evaluate = timeline.values if self.cycles else timeline.lrs
         num = timeline.num_groups
         if num != len(groups) and num != 1:
             raise ValueError(f"run {run_id!r} schedules {num} parameter groups; the "
                              f"optimizer has {len(groups)}")
-        self.broadcast = len(groups) if num == 1 else 1
+        self.groups = len(groups)
         self.single = len(groups) == 1
-        self.cycles = any(s.schedule.cycles_momentum for s in segments)
 
-    @staticmethod
-    def set_momentums(groups: list[dict[str, Any]], momentums: tuple[float, ...] | None) -> None:
-        """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
-        if momentums is None:
-            return
-        if len(momentums) == 1:
-            momentums = momentums * len(groups)
-        for group, m in zip(groups, momentums, strict=True):
-            if "betas" in group:
-                group["betas"] = (m, *tuple(group["betas"])[1:])
-            elif "momentum" in group:
-                group["momentum"] = m
-            else:
-                raise ValueError("the schedule cycles momentum but the optimizer has neither "
-                                 "'momentum' nor 'betas'")
+    def window(self, start: int, end: int) -> tuple[list[Any], list[Any] | None]:
+        """The LRs of the steps [start, end), or of as many of them as the schedule has (at
+        least `start`'s, else `StepOutOfRange`): per step a float with one group, else a
+        tuple of one per group. And, if the schedule cycles momentum anywhere, the momenta
+        per step likewise (None at a step where it does not), else None."""
+        try:
+            rows = self._rows(range(start, end))
+        except _EngineStepOutOfRange:
+            rows = []
+            for step in range(start, end):
+                try:
+                    rows.extend(self._rows(range(step, step + 1)))
+                except _EngineStepOutOfRange:
+                    if not rows:
+                        raise
+                    break
+        if not self.cycles:
+            return self._spread(rows), None
+        return self._spread([lrs for lrs, _ in rows]), self._spread([m for _, m in rows])
+
+    def _rows(self, steps: range) -> list[Any]:
+        evaluate, history = self.evaluate, self.history
+        if history is _NONE:
+            return [evaluate(step) for step in steps]
+        return [evaluate(step, history) for step in steps]
+
+    def _spread(self, rows: list[tuple[float, ...] | None]) -> list[Any]:
+        """Per step values (a tuple, one per group or one for all; or None) as `_put` sets
+        them: a float with one group, else a tuple of one per group."""
+        if self.single:
+            return [None if values is None else values[0] for values in rows]
+        n = self.groups
+        return [values * n if values is not None and len(values) == 1 else values
+                for values in rows]
+
+
+def _window_kind(groups: list[dict[str, Any]], momentums: list[Any] | None) -> int:
+    """`_PLAIN`, `_SGD`, `_GROUPS`, `_SGD_GROUPS` or `_ANY` (see `_PLAIN`)."""
+    single = len(groups) == 1
+    if momentums is None:
+        return _PLAIN if single else _GROUPS
+    if None in momentums or not all("momentum" in g and "betas" not in g for g in groups):
+        return _ANY
+    return _SGD if single else _SGD_GROUPS
+
+
+#: "no argument" (a timeline's own functions take the step alone)
+_NONE = object()
+
+
+def _set_momentum(group: dict[str, Any], momentum: float | None) -> None:
+    """Momentum into `momentum`, or `betas[0]` for Adam-style optimizers."""
+    if momentum is None:
+        return
+    if "betas" in group:
+        group["betas"] = (momentum, *tuple(group["betas"])[1:])
+    elif "momentum" in group:
+        group["momentum"] = momentum
+    else:
+        raise ValueError("the schedule cycles momentum but the optimizer has neither "
+                         "'momentum' nor 'betas'")

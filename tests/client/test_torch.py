@@ -53,6 +53,31 @@ def test_plain_loop_equals_pytorch_onecycle_with_momentum(make_client, run_id, m
         assert last == pytest.approx(ref_last, rel=1e-9), k
 
 
+CYCLIC = {"type": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 7}
+
+
+@pytest.mark.parametrize("make_opt,key", [
+    (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "momentum"),
+    (lambda p: torch.optim.Adam(p, lr=0.1), "betas"),
+    (lambda p: torch.optim.SGD(p, lr=0.1), None),
+])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_short_leases_and_windows_equal_pytorch(make_client, run_id, make_opt, key, groups):
+    """Many leases (30 steps each) and windows: every step as PyTorch's CyclicLR, one spec
+    LR broadcast to every group, momentum (or beta1) cycled where the optimizer has it."""
+    spec = {**CYCLIC, "lr": 0.1, "cycle_momentum": key is not None}
+    client = make_client(lease=lrcast.LeasePolicy(steps=30, seconds=None))
+    run = client.run(run_id, schedule=spec, world_size=1)
+    ours_opt = make_opt([{"params": params()} for _ in range(groups)])
+    ours = trace(ours_opt, lrcast.torch.RemoteScheduler(ours_opt, run), 200, key)
+    ref_opt = make_opt([{"params": params()} for _ in range(groups)])
+    ref = trace(ref_opt, torch.optim.lr_scheduler.CyclicLR(
+        ref_opt, base_lr=0.01, max_lr=0.1, step_size_up=7, cycle_momentum=key is not None),
+        200, key)
+    assert ours == ref
+    assert client.requests_sent > 5  # the steps crossed leases
+
+
 def test_per_group_lrs_and_isinstance(make_client, run_id):
     spec = {**COSINE, "lr": [0.1, 0.01]}
     run = make_client().run(run_id, schedule=spec, world_size=1)

@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import pytest
-import torch
 
 from lrcast_service.core import membership, rounds
 from lrcast_service.core.changes import Change
@@ -22,6 +21,7 @@ from lrcast_service.core.errors import (
 from lrcast_service.core.membership import Generation
 from lrcast_service.core.record import Round, RunRecord
 from tests.core.records import History, new_record
+from tests.support.oracles import plateau_lrs
 
 PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 0}
 
@@ -68,17 +68,6 @@ class Memory:
         rec.last_round_step = max(steps) if steps else None
         for name, value in change.run.items():
             setattr(rec, name, value)
-
-
-def torch_lrs(aggregates: list[float]) -> list[float]:
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.1)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
-    out = []
-    for value in aggregates:
-        sched.step(value)
-        out.append(opt.param_groups[0]["lr"])
-    return out
 
 
 def test_a_round_expects_the_world_size_of_the_generation_in_force_at_its_step() -> None:
@@ -180,7 +169,7 @@ def test_rounds_after_the_change_are_decided_with_the_new_count_as_pytorch_would
         first, second = mem.report([(step, r, v, 1) for r, v in enumerate(values)])
         assert first == ([], True) and second[0][0].step == step
     means = [math.fsum(v) / len(v) for v in (gen0[10], gen0[20], *gen1.values())]
-    expected = torch_lrs(means)
+    expected = plateau_lrs(means)
     lrs = {s: lrs[0] for s, lrs in mem.rec.decisions[0]}
     got = []
     for step in (10, 20, 30, 40, 50):

@@ -8,7 +8,6 @@ import math
 import random
 
 import pytest
-import torch
 
 from lrcast_service.core import rounds
 from lrcast_service.core.errors import (
@@ -19,6 +18,7 @@ from lrcast_service.core.errors import (
 )
 from lrcast_service.core.timeline import build_timeline
 from tests.core.records import History, new_record
+from tests.support.oracles import plateau_lrs
 
 WORLD = 64
 PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 1}
@@ -27,18 +27,6 @@ PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 1}
 def value(round_index: int, rank: int) -> float:
     """Improves for two rounds, then stalls (so the rule reduces), different per rank."""
     return 1.0 / (1 + min(round_index, 2)) + 0.001 * (rank - WORLD / 2)
-
-
-def torch_lrs(aggregates: list[float]) -> list[float]:
-    """PyTorch's LR after each aggregated value."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.1)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
-    out = []
-    for agg in aggregates:
-        sched.step(agg)
-        out.append(opt.param_groups[0]["lr"])
-    return out
 
 
 def apply(rec, history: History, items):
@@ -84,7 +72,7 @@ def test_64_ranks_with_duplicates_conflicts_and_out_of_order_steps() -> None:
     aggregates = [math.fsum(value(i, r) for r in range(WORLD)) / WORLD
                   for i in range(len(steps))]
     timeline = build_timeline(rec)
-    expected = torch_lrs(aggregates)
+    expected = plateau_lrs(aggregates, patience=1)
     for step, lr in zip(steps, expected, strict=True):
         assert timeline.lr(step) == pytest.approx(lr, rel=1e-12)
         assert timeline.lr(step - 1) == pytest.approx(

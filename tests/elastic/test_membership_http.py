@@ -10,9 +10,9 @@ import uuid
 
 import httpx
 import pytest
-import torch
 
 import lrcast
+from tests.support.oracles import plateau_lrs
 
 PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 0}
 
@@ -26,17 +26,6 @@ def _report(client: httpx.Client, run_id: str, step: int, rank: int, value: floa
             **extra: object) -> httpx.Response:
     return client.post(f"/v1/runs/{run_id}/reports",
                        json={"step": step, "rank": rank, "value": value, **extra})
-
-
-def _torch_lrs(values: list[float]) -> list[float]:
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.1)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
-    out = []
-    for value in values:
-        sched.step(value)
-        out.append(opt.param_groups[0]["lr"])
-    return out
 
 
 def test_a_change_drops_what_followed_discards_open_rounds_and_fences(client, run_id) -> None:
@@ -85,7 +74,7 @@ def test_a_change_drops_what_followed_discards_open_rounds_and_fences(client, ru
     means = [math.fsum(v) / len(v) for v in (gen0[10], gen0[20], *gen1.values())]
     lrs = [client.get(f"/v1/runs/{run_id}/lr", params={"step": s}).json()["lr"]
            for s in (10, 20, 30, 40, 50)]
-    assert lrs == _torch_lrs(means)
+    assert lrs == plateau_lrs(means)
 
     conflict = client.post(f"/v1/runs/{run_id}/membership",
                            json={"world_size": 3, "from_step": 20, "epoch": 1})

@@ -111,6 +111,27 @@ def test_a_cold_run_leaves_the_cache_and_is_reloaded_as_it_was(store: SqlStore) 
     asyncio.run(scenario())
 
 
+def test_nothing_of_a_cold_run_stays_behind_in_the_process(store: SqlStore) -> None:
+    """Per-run state beside the views (each rank's progress, last-seen time, pace; when a
+    round was first seen open) is bounded by the cache and the rounds open now, so the
+    process's memory does not grow with the number of runs it ever served."""
+    async def scenario() -> None:
+        live = LiveRuns(store, reserve_chunk=256, max_wait=1, max_views=4)
+        for i in range(50):
+            await live.create(f"run-{i}", PLATEAU, 2, "mean", {})
+            await live.served(f"run-{i}", 3, 1, 0, 0.0)
+            await live.report(f"run-{i}", 5, 0, 1.0)  # a round opens
+            await live.report(f"run-{i}", 5, 1, 1.0)  # and is decided
+        cached = set(live.views)
+        assert len(cached) == 4
+        for per_run in (live.progress, live.seen, live.paces):
+            assert set(per_run) <= cached
+        assert live._opened == {}  # every round was decided: none is remembered
+        await live.report("run-49", 10, 0, 1.0)  # one round open now
+        assert list(live._opened) == [("run-49", 10)]
+    asyncio.run(scenario())
+
+
 def test_a_decision_answers_every_waiting_rank_at_once(store: SqlStore) -> None:
     """256 ranks long-polling the LR past a round: once the deciding report is committed,
     all are answered together (one frontier write between them, not one each)."""

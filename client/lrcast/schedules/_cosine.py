@@ -67,14 +67,15 @@ class CosineAnnealingWarmRestarts(Schedule):
             while not self._starts or self._starts[-1] < 2**63:
                 self._starts.append(T_0 * (T_mult ** n - 1) // (T_mult - 1))
                 n += 1
+        #: ``T_i`` of every cycle in `_starts`
+        self._lengths = [T_0 * T_mult ** n for n in range(len(self._starts))]
 
     def position(self, step: int) -> tuple[int, int]:
         """``(T_cur, T_i)`` at `step`: O(1) for T_mult == 1, else a bisection of < 64 starts."""
-        t0 = self.T_0
         if self.T_mult == 1:
-            return step % t0, t0
+            return step % self.T_0, self.T_0
         n = bisect_right(self._starts, step) - 1
-        return step - self._starts[n], t0 * self.T_mult ** n
+        return step - self._starts[n], self._lengths[n]
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
         t_cur, t_i = self.position(step)

@@ -42,14 +42,15 @@ class CyclicLR(Schedule):
         self.step_ratio = float(up) / self.total_size
         self.momenta = momenta
         self.cycles_momentum = momenta is not None
+        # per group (base_lr, max_lr) and (base_momentum, max_momentum), zipped once
+        self._lr_pairs = tuple(zip(base_lrs, max_lrs, strict=True))
+        self._momentum_pairs = None if momenta is None else tuple(zip(*momenta, strict=True))
 
     def _shape(self, step: int) -> tuple[float, float]:
-        cycle = math.floor(1 + step / self.total_size)
-        x = 1.0 + step / self.total_size - cycle
-        if x <= self.step_ratio:
-            s = x / self.step_ratio
-        else:
-            s = (x - 1) / (self.step_ratio - 1)
+        total, ratio = self.total_size, self.step_ratio
+        cycle = math.floor(1 + step / total)
+        x = 1.0 + step / total - cycle
+        s = x / ratio if x <= ratio else (x - 1) / (ratio - 1)
         if self.mode == "triangular":
             return s, 1.0
         try:
@@ -61,24 +62,24 @@ class CyclicLR(Schedule):
                                        "here") from None
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
-        s, scale = self._shape(step)
-        pairs = zip(self.base_lrs, self.max_lrs, strict=True)
-        return tuple([b + (m - b) * s * scale for b, m in pairs])
+        return self._lrs_at(*self._shape(step))
 
     def momentums(self, step: int) -> LRs | None:
-        if self.momenta is None:
+        if self._momentum_pairs is None:
             return None
         return self._momentums_at(*self._shape(step))
 
+    def _lrs_at(self, s: float, scale: float) -> LRs:
+        return tuple([b + (m - b) * s * scale for b, m in self._lr_pairs])
+
     def _momentums_at(self, s: float, scale: float) -> LRs:
-        base, top = self.momenta
-        return tuple([hi - (hi - lo) * s * scale for lo, hi in zip(base, top, strict=True)])
+        return tuple([hi - (hi - lo) * s * scale for lo, hi in self._momentum_pairs])
 
     def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
         s, scale = self._shape(step)
-        pairs = zip(self.base_lrs, self.max_lrs, strict=True)
-        lrs = tuple([b + (m - b) * s * scale for b, m in pairs])
-        return lrs, (None if self.momenta is None else self._momentums_at(s, scale))
+        if self._momentum_pairs is None:
+            return self._lrs_at(s, scale), None
+        return self._lrs_at(s, scale), self._momentums_at(s, scale)
 
 class OneCycleLR(Schedule):
     """The 1cycle policy, as ``OneCycleLR.get_lr``: phases ending at
@@ -116,6 +117,11 @@ class OneCycleLR(Schedule):
         else:
             self.phases = ((float(pct_start * total_steps) - 1, 0, 1, 0, 1),
                            (total_steps - 1, 1, 2, 1, 0))
+        # (start, end) of every phase but the last, and (index, start, end) of the last one
+        bounds = [0.0, *(phase[0] for phase in self.phases)]
+        spans = list(zip(bounds, bounds[1:], strict=False))
+        self._spans = tuple(spans[:-1])
+        self._last_span = (len(spans) - 1, *spans[-1])
 
         # per phase, per group: the anneal's (end, start - end) for cos or (start, end - start)
         # for linear, computed once; PyTorch computes the same differences every step, so
@@ -140,18 +146,18 @@ class OneCycleLR(Schedule):
         if step > self.total_steps:
             raise StepOutOfRange(step, f"Tried to step {step} times. The specified number of "
                                        f"total steps is {self.total_steps}")
-        start = 0.0
-        last = len(self.phases) - 1
-        for i, phase in enumerate(self.phases):
-            end = phase[0]
-            if step <= end or i == last:
-                if end == start:
-                    raise StepOutOfRange(step, "OneCycleLR divides by zero here: a phase of "
-                                               "length 0 (pct_start * total_steps is 1 or 0.5 "
-                                               "with three_phase, or pct_start is 1)")
-                return (step - start) / (end - start), i
-            start = end
-        raise AssertionError("unreachable")
+        i = 0
+        for start, end in self._spans:  # noqa: B007 - `start` is read after the break
+            if step <= end:
+                break
+            i += 1
+        else:  # the last phase extrapolates (step total_steps)
+            i, start, end = self._last_span
+        if end == start:
+            raise StepOutOfRange(step, "OneCycleLR divides by zero here: a phase of "
+                                       "length 0 (pct_start * total_steps is 1 or 0.5 "
+                                       "with three_phase, or pct_start is 1)")
+        return (step - start) / (end - start), i
 
     def _weight(self, pct: float) -> float:
         # PyTorch: cos: end + (start - end) / 2.0 * (cos(pi * pct) + 1); halving is exact, so
@@ -175,10 +181,11 @@ class OneCycleLR(Schedule):
     def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
         pct, i = self._phase(step)
         w = self._weight(pct)
-        lrs = self._anneal(self._lr_coeffs[i], w)
+        # `_anneal`, inlined: this is what RemoteScheduler.step() evaluates
+        lrs = tuple([a + d * w for a, d in self._lr_coeffs[i]])
         if self._momentum_coeffs is None:
             return lrs, None
-        return lrs, self._anneal(self._momentum_coeffs[i], w)
+        return lrs, tuple([a + d * w for a, d in self._momentum_coeffs[i]])
 
 
 def _momenta(f: Fields, n: int, base_default: float, max_default: float) -> tuple[LRs, LRs]:

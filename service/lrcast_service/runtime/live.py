@@ -259,6 +259,7 @@ class LiveRuns:
         old = self.views.pop(rec.run_id, None)
         if old is not None:
             self.view_bytes -= old.weight
+            self._forget_rounds(old, keep=rec.open_rounds)
         self.views[rec.run_id] = view
         self.view_bytes += view.weight
         if rec.open_rounds:
@@ -282,13 +283,24 @@ class LiveRuns:
                                        or self.view_bytes > self.max_bytes):
             run_id, view = self.views.popitem(last=False)
             self.view_bytes -= view.weight
+            # what this process saw of the run since its last write leaves with it: a cold
+            # run keeps nothing here, so memory does not grow with the runs ever seen
             self.progress.pop(run_id, None)
             self.paces.pop(run_id, None)
+            self.seen.pop(run_id, None)
+
+    def _forget_rounds(self, view: RunView, keep: Any = ()) -> None:
+        """Forget when the view's open rounds were first seen, but those in `keep` (still
+        open): what `_opened` holds is bounded by the rounds open now, scraped or not."""
+        for step in view.record.open_rounds:
+            if step not in keep:
+                self._opened.pop((view.run_id, step), None)
 
     def forget(self, run_id: str) -> None:
         view = self.views.pop(run_id, None)
         if view is not None:
             self.view_bytes -= view.weight
+            self._forget_rounds(view)
         self.progress.pop(run_id, None)
         self.paces.pop(run_id, None)
         self.seen.pop(run_id, None)
