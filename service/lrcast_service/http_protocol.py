@@ -112,7 +112,7 @@ class LRCastHttpProtocol(HttpToolsProtocol):
         for name, value in self.headers:
             if name in _NOT_FAST:
                 return False
-            if name == b"authorization":
+            if name == b"authorization" and authorization is None:  # the first, as the gate
                 authorization = value
         start = time.perf_counter()
         try:

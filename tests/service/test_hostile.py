@@ -276,3 +276,21 @@ def test_a_stored_row_an_older_version_accepted_does_not_break_reads(
         for url in ("", "/timeline", "/lr?step=0"):
             assert _refused(http.get(f"/v1/runs/{run_id}{url}"), 409)["code"] == "run_unreadable"
         assert http.delete(f"/v1/runs/{run_id}").status_code == 204
+
+
+def test_two_authorization_headers_are_read_as_the_gate_reads_them(
+        auth_service: LRCastServer) -> None:
+    """The first Authorization header is the one checked, on the LR fast paths as at the
+    gate: a good token second does not let a bad first one through (nor the reverse)."""
+    good, bad = f"Bearer {TEST_TOKEN}", "Bearer not-the-token"
+    url = auth_service.url + "/v1/runs/two-headers"
+    assert httpx.put(url, json={"schedule": STEP}, headers={"authorization": good},
+                     timeout=10).status_code in (200, 201)
+    for path in ("/lr?step=0", "/lr?step=0", "/lr?step=0&rank=0", "/lrs?start=0&stop=2"):
+        # asked twice: the second is answered from the view's memo, on the fastest path
+        refused = httpx.get(url + path, headers=[("authorization", bad), ("authorization", good)],
+                            timeout=10)
+        assert _refused(refused, 401)["code"] == "unauthorized", path
+        allowed = httpx.get(url + path, headers=[("authorization", good), ("authorization", bad)],
+                            timeout=10)
+        assert allowed.status_code == 200, (path, allowed.text)

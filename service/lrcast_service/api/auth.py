@@ -4,6 +4,15 @@ configured. Compared in constant time; neither tokens nor the header are ever lo
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
+
+__all__ = ["Auth", "authorization"]
+
+
+def authorization(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The request's Authorization header: the first one, as every path that checks the
+    token reads it (the gate and the fast paths must agree on a request that sends two)."""
+    return next((value for name, value in headers if name == b"authorization"), None)
 
 
 class Auth:

@@ -19,14 +19,12 @@ from typing import Any
 from ..core import autopilot
 from ..core.errors import RewindDirective
 from ..runtime.live import LiveRuns
-from .auth import Auth
+from .auth import Auth, authorization
 from .errors import error_answer
-from .fast_lr import ROUTE, parse_query
+from .fast_lr import PREFIX, ROUTE, SUFFIX, parse_query
 from .metrics import Metrics
 
 __all__ = ["FastLongPoll"]
-
-_PREFIX, _SUFFIX = "/v1/runs/", "/lr"
 
 
 def _wait(qs: bytes) -> float:
@@ -50,7 +48,7 @@ class FastLongPoll:
     def _takes(self, scope: dict[str, Any]) -> tuple[str, int, int | None, float] | None:
         """(run id, step, rank, wait) of a long-poll this path answers."""
         path: str = scope["path"]
-        run_id = path[len(_PREFIX):-len(_SUFFIX)]
+        run_id = path[len(PREFIX):-len(SUFFIX)]
         view = self.live.cached(run_id)
         if view is None or view.barrier is None:
             return None
@@ -61,19 +59,14 @@ class FastLongPoll:
         wait = _wait(scope["query_string"])
         if wait <= 0 or step < view.barrier or (rank is not None and rank >= view.world_size):
             return None
-        if self.auth.enabled:
-            header = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    header = value
-            if not self.auth.allows(header):
-                return None
+        if self.auth.enabled and not self.auth.allows(authorization(scope["headers"])):
+            return None
         return run_id, step, rank, wait
 
     async def answer(self, scope: dict[str, Any], send: Any) -> bool:
         """Answer and return True if this is a long-poll at a barrier."""
         if not (scope["type"] == "http" and scope["method"] == "GET"
-                and scope["path"].startswith(_PREFIX) and scope["path"].endswith(_SUFFIX)):
+                and scope["path"].startswith(PREFIX) and scope["path"].endswith(SUFFIX)):
             return False
         start = time.perf_counter()
         taken = self._takes(scope)

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core import autopilot
 from ..runtime.live import LiveRuns
-from .auth import Auth
+from .auth import Auth, authorization
 from .metrics import Metrics
 from .models import MAX_STEP
 
@@ -166,15 +166,11 @@ class FastLR:
         if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
             return False
         start = time.perf_counter()
-        authorization = None
-        if self.auth.enabled:
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    authorization = value
+        header = authorization(scope["headers"]) if self.auth.enabled else None
         run_id = path[len(PREFIX):-len(SUFFIX)]
-        body = self.body(run_id, scope["query_string"], authorization)
+        body = self.body(run_id, scope["query_string"], header)
         if body is None:  # a walking job at the frontier: the extension, then the answer
-            body = await self._past_frontier(run_id, scope["query_string"], authorization)
+            body = await self._past_frontier(run_id, scope["query_string"], header)
         if body is not None and self.live.replication is not None:
             # replicas: a plateau run's view is checked current first
             body = await self.live.replication.checked(run_id, body)

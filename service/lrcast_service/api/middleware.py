@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from .auth import Auth
+from .auth import Auth, authorization
 from .errors import ApiError
 from .metrics import Metrics
 
@@ -37,8 +37,7 @@ class TokenGate:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if (scope["type"] == "http" and self.auth.enabled
                 and (scope["path"] == "/v1" or scope["path"].startswith("/v1/"))):
-            header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-            if not self.auth.allows(header):
+            if not self.auth.allows(authorization(scope["headers"])):
                 await send_error(send, ApiError(401, "unauthorized",
                                                 "missing or invalid bearer token"))
                 return
