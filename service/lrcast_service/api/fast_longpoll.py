@@ -5,10 +5,10 @@ When a round is decided every rank's long-poll is answered at once, so what each
 paid 1,024 times in a row; through FastAPI that is about a millisecond each. The app
 (`app.LRCastAPI`) hands this path what the `fast_lr` path did not answer; it takes only a
 well-formed query (`fast_lr.parse_query`) with ``wait > 0`` on a cached run whose barrier
-blocks the step, a valid token and a rank of the run. It then does what the route
-(`routes.lr.get_lr`) does (`LiveRuns.served`, the autopilot's directive, the view's
-pre-encoded `lr_body`, the same bytes for every waiter of the round) and renders errors as
-the route's exception handlers do. Everything else goes on to the route.
+blocks the step, a valid token and a rank of the run. It then does the route's own work
+(`routes.lr.lr_body`: `LiveRuns.served`, the autopilot's directive, the view's pre-encoded
+body, the same bytes for every waiter of the round) and renders errors as the route's
+exception handlers do. Everything else goes on to the route.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..core import autopilot
-from ..core.errors import RewindDirective
 from ..runtime.live import LiveRuns
 from .auth import Auth, authorization
 from .errors import error_answer
 from .fast_lr import PREFIX, ROUTE, SUFFIX, parse_query
 from .metrics import Metrics
+from .routes.lr import lr_body
 
 __all__ = ["FastLongPoll"]
 
@@ -74,11 +73,7 @@ class FastLongPoll:
             return False
         run_id, step, rank, wait = taken
         try:
-            view, _ = await self.live.served(run_id, step, 1, rank, wait)
-            directive = autopilot.blocking_directive(view.record, rank, step)
-            if directive is not None:  # this rank must rewind first (409 rewind)
-                raise RewindDirective(directive)
-            status, body = 200, view.lr_body(step)
+            status, body = 200, await lr_body(self.live, run_id, step, rank, wait)
         except Exception as exc:  # noqa: BLE001 - answered as the route's handlers do
             status, body = error_answer(exc, "GET", scope["path"])
         await send({"type": "http.response.start", "status": status,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 
 from ...core import autopilot, frontier, timeline
 from ...core.errors import RewindDirective
+from ...runtime.live import LiveRuns
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
@@ -31,11 +32,20 @@ async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
     the plateau round at some step s <= `step` waits for reports, waits up to `wait` seconds
     for it, then 409 round_pending."""
     frontier.check_rank((await live.view(run_id)).world_size, rank)
+    return Response(await lr_body(live, run_id, step, rank, wait),
+                    media_type="application/json")
+
+
+async def lr_body(live: LiveRuns, run_id: str, step: int, rank: int | None,
+                  wait: float) -> bytes:
+    """The route's work once the rank is checked, shared with the long-poll path
+    (`api/fast_longpoll.py`): the step served (past the barrier, within `wait`), then its
+    encoded answer; a rank the autopilot's directive stops is `RewindDirective` (409)."""
     view, _ = await live.served(run_id, step, 1, rank, wait)
     directive = autopilot.blocking_directive(view.record, rank, step)
     if directive is not None:  # this rank must rewind first (409 rewind)
         raise RewindDirective(directive)
-    return Response(view.lr_body(step), media_type="application/json")
+    return view.lr_body(step)
 
 
 @router.get("/runs/{run_id}/lrs", response_model=LRRange, responses=conflicts(
