@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from fastapi import APIRouter, Response
 
 from ...core import membership as rule
 from ...core.record import RunRecord
+from ...runtime.live import LiveRuns
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..idempotency import KeyDep, encode
@@ -20,6 +22,16 @@ router = APIRouter(prefix="/v1", tags=["membership"])
 def generations(rec: RunRecord) -> list[Generation]:
     """The run's generations as the API shows them."""
     return [Generation(**g.to_json()) for g in rule.generations(rec)]
+
+
+def forget_rewound(live: LiveRuns, run_id: str) -> Callable[[rule.MembershipResult], None]:
+    """What to do after a change (not after a repeat of one): this process's progress of the
+    run's ranks goes back to the change's step and ranks beyond its world size are forgotten
+    (`LiveRuns.rewound`). Shared by ``POST .../membership`` and a PUT with a greater epoch."""
+    def after(result: rule.MembershipResult) -> None:
+        if result.applied:
+            live.rewound(run_id, result.generation.from_step, result.generation.world_size)
+    return after
 
 
 def answer(run_id: str, rec: RunRecord, result: rule.MembershipResult) -> tuple[int, bytes]:
@@ -40,11 +52,7 @@ async def post_membership(run_id: RunId, body: MembershipIn, live: LiveDep,
     partial reports), and the rounds after `from_step` expect `world_size` reports. The
     same generation again is a no-op with the same answer; its epoch with another
     world_size or from_step, or an older epoch, is 409 membership_conflict."""
-    def changed(result: rule.MembershipResult) -> None:
-        if result.applied:
-            live.rewound(run_id, body.from_step, body.world_size)
-
     return await key.apply(
         run_id, partial(rule.change, epoch=body.epoch, world_size=body.world_size,
                         from_step=body.from_step),
-        lambda rec, result: answer(run_id, rec, result), after=changed)
+        lambda rec, result: answer(run_id, rec, result), after=forget_rewound(live, run_id))

@@ -32,7 +32,7 @@ from ..models import (
     check_json,
 )
 from ..params import RunAfterQ, RunId
-from .membership import generations
+from .membership import forget_rewound, generations
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 log = logging.getLogger("lrcast.service")
@@ -108,12 +108,8 @@ async def _change_membership(run_id: str, body: RunCreate, live: LiveRuns,
             from_step = history.latest_checkpoint(MAX_STEP + 1) or 0
         return membership.change(rec, history, body.epoch, body.world_size, from_step)
 
-    def changed(result: membership.MembershipResult) -> None:
-        if result.applied:
-            live.rewound(run_id, result.generation.from_step, result.generation.world_size)
-
     answer = await key.apply(run_id, change, lambda rec, _: encode(_run(RunView(rec), live)),
-                             after=changed)
+                             after=forget_rewound(live, run_id))
     await _set_policy(run_id, body, live)
     return answer
 
