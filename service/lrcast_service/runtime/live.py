@@ -501,9 +501,10 @@ class LiveRuns:
                     continue
             self.note_progress(run_id, rank, step if at is None else at)
             end = frontier.horizon(step, span, view.barrier)
-            progress = dict(self.progress.get(run_id, {}))
+            # read in place: copied only for a write (a decision wakes every rank's query)
+            ranks = self.progress.get(run_id, {})
             moved = persist_progress is not None and rank is not None and \
-                progress.get(rank, -1) > view.record.progress.get(rank, -1)
+                ranks.get(rank, -1) > view.record.progress.get(rank, -1)
             if end <= view.frontier and not (moved and persist_progress):
                 if moved:
                     self._persist_progress(run_id, view.frontier)
@@ -511,7 +512,7 @@ class LiveRuns:
                     self.extend_ahead(run_id, step)
                 return view, end
             if end <= view.frontier:  # the rank's step is written before the answer
-                await self.apply(run_id, partial(_extend, view.frontier, progress,
+                await self.apply(run_id, partial(_extend, view.frontier, dict(ranks),
                                                  dict(self.seen.get(run_id, {}))))
                 continue
             await self._extend_to(run_id, self._target(run_id, step, end), end)
