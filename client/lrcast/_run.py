@@ -363,17 +363,22 @@ class RunBase:
             data = yield from self._owed_membership_flow(step)
             if resume_id is None:
                 return data
+        self._rewound(step)  # first, as a renewal in flight must not be taken after it
+        data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
+        return data or {}
+
+    def _rewound(self, step: int) -> None:
+        """The run went back to `step` (a rewind, or a membership change, which is one): this
+        rank is there at most, its lease is stale, and what the steps from `step` on consume
+        is told again (the service dropped it too)."""
         self._generation += 1
         if self.current_step is not None:
             self.current_step = min(self.current_step, step)
-        data = yield from self._client._send_flow(self._rewind_request(step, resume_id))
-        # the steps from `step` on run again: what they consume is told again
         self._unsent = [e for e in self._unsent if e[0] < step]
         self._consumption = Consumption([e for e in self._consumption.entries if e[0] < step])
         self._told_batch = None
         self._book.set_pending(None)
         self._book.drop()
-        return data or {}
 
     def _owed_membership_flow(self, from_step: int) -> Flow[dict[str, Any]]:
         epoch, world_size = self._due  # type: ignore[misc]
@@ -388,11 +393,7 @@ class RunBase:
             json={"world_size": world_size, "from_step": from_step, "epoch": epoch}))
         self.epoch, self._due = epoch, None
         self.info.update(epoch=epoch, world_size=world_size)
-        self._generation += 1
-        if self.current_step is not None:
-            self.current_step = min(self.current_step, from_step)
-        self._book.set_pending(None)
-        self._book.drop()
+        self._rewound(from_step)
         return data or {}
 
     def _log_loss_flow(self, step: int, value: float) -> Flow[None]:

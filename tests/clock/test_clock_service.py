@@ -351,3 +351,25 @@ def test_two_ranks_warmup_then_plateau_in_tokens(server: LRCastServer, run_id: s
             expected.append(opt.param_groups[0]["lr"])
     assert used[0] == pytest.approx(expected, rel=1e-9)
     assert min(expected) < 0.1 * 0.5  # the plateau part did reduce
+
+
+def test_a_membership_change_drops_this_rank_s_consumption_from_its_step(
+        server: LRCastServer, client: httpx.Client, run_id: str) -> None:
+    """A membership change is a rewind: the steps from its `from_step` on run again, so the
+    rank forgets what it told of them and has not sent yet, as the service drops what it
+    holds; the entries before it still leave with the next lease, and the rank's local LRs
+    stay the service's."""
+    spec, _ = SPECS["CosineAnnealingLR"]
+    _put(client, run_id, spec)
+    with lrcast.Client(server.url) as lc:
+        run = lc.run(run_id, spec, rank=0, world_size=1)
+        run.record_consumption(10, tokens=2048)
+        run.record_consumption(50, tokens=4096)  # neither sent yet
+        run.membership(world_size=1, from_step=40, epoch=1)
+        lrs = {step: run.lr(step) for step in (41, 60, 90)}
+        served = client.get(f"/v1/runs/{run_id}/timeline").json()["consumption"]
+        assert served == [{"from_step": 0, "samples": 8, "tokens": 1024},
+                          {"from_step": 10, "tokens": 2048}]
+        for step, lr in lrs.items():
+            assert lr == client.get(f"/v1/runs/{run_id}/lr",
+                                    params={"step": step}).json()["lr"], step
