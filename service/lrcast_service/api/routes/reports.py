@@ -61,6 +61,11 @@ async def submit(run_id: str, body: ReportIn, live: LiveRuns, metrics: Metrics,
     body, replayed); a refused report raises its `DomainError`."""
     await range_tests.check_report(run_id, body.step)  # an LR range test ends at divergence
     view = await live.view(run_id)
+    if body.at is not None and body.at >= view.frontier and live.replication is not None:
+        # replicas: the rank's LRs may have come from another one, whose frontier write this
+        # view has not followed yet (its notification in flight): read the run afresh
+        await live.refresh(run_id)
+        view = await live.view(run_id)
     membership.check_epoch(view.record, body.epoch)  # again in the write (a change may race)
     frontier.check_at(body.at, view.frontier, "no LR at or beyond the served frontier was used")
     keyed = key.keyed(lambda rec, _: encode(_answer(live.view_of(rec), body.step)))
