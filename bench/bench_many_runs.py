@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -31,6 +32,12 @@ from tests.support import LRCastServer  # noqa: E402
 
 #: the steps the latency queries ask, reserved by a lease per run when it is created
 QUERIED = 200
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -101,23 +108,28 @@ def main() -> int:
         for size in sizes:
             asyncio.run(create(server.port, done, size, args.connections))
             time.sleep(args.settle)
+            cpu = cpu_seconds(pid)
             samples = sorted(asyncio.run(latency(server.port, size, args.seconds,
                                                  args.connections)))
+            cpu = cpu_seconds(pid) - cpu
             rss = rss_mb(pid)
             # the memory the runs added since the last size, per run
             rows.append((size, rss, (rss - rss_before) * 1024 / (size - done),
                          1e3 * statistics.median(samples),
-                         1e3 * samples[int(0.99 * (len(samples) - 1))], len(samples)))
+                         1e3 * samples[int(0.99 * (len(samples) - 1))], len(samples),
+                         1e6 * cpu / len(samples)))
             done, rss_before = size, rss
     print(f"runs of {len(MIXED)} mixed types (steps < {STEPS}), LR of random (run, step) from "
           f"{args.connections} connections for {args.seconds:g} s at each size; KB/run: the "
-          f"server's RSS added per run since the last size")
+          f"server's RSS added per run since the last size; CPU us/q: the server's CPU time "
+          f"per query")
     print(f"{'runs':>8} {'RSS MB':>8} {'KB/run':>8} {'p50 ms':>8} {'p99 ms':>8} {'queries':>8}"
-          f" {'KB/run x':>9} {'p50 x':>6} {'p99 x':>6}")
+          f" {'CPU us/q':>9} {'KB/run x':>9} {'p50 x':>6} {'p99 x':>6} {'CPU x':>6}")
     first = rows[0]
-    for size, rss, per_run, p50, p99, n in rows:
+    for size, rss, per_run, p50, p99, n, cpu in rows:
         print(f"{size:>8} {rss:>8.1f} {per_run:>8.2f} {p50:>8.2f} {p99:>8.2f} {n:>8} "
-              f"{per_run / first[2]:>9.2f} {p50 / first[3]:>6.2f} {p99 / first[4]:>6.2f}")
+              f"{cpu:>9.1f} {per_run / first[2]:>9.2f} {p50 / first[3]:>6.2f} "
+              f"{p99 / first[4]:>6.2f} {cpu / first[6]:>6.2f}")
     print("goal: memory per run and LR latency do not grow with the number of runs (the "
           "ratios to the first size stay about 1; cold runs leave the cache, bounded by "
           "16,384 runs / 64 MiB)")

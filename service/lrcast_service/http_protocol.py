@@ -7,10 +7,12 @@ fast path answered where the request is parsed.
   (or of the request's first byte): one that sends nothing, or its headers a byte at a time,
   is closed. Idle keep-alive connections are closed after `KEEP_ALIVE_TIMEOUT` (uvicorn's
   own ``timeout_keep_alive``). A request whose headers come in one read (nearly all) arms no
-  timer of its own.
+  timer of its own, and the keep-alive timer is one per connection, checked when it fires
+  (uvicorn cancels one and arms another for every request).
 - ``GET /v1/runs/{id}/lr`` that `api.fast_lr.FastLR.body` can answer is answered as soon as
   its headers are parsed: one write of the status line, headers and body, its access log
-  line, its metrics; no ASGI scope, task, middleware or second write. Anything else (another
+  line, its metrics; no ASGI scope (built only for a request that goes to the app), task,
+  middleware or second write. Anything else (another
   request, a body, ``Expect``, a proxy's forwarded headers, a connection to close, a request
   pipelined behind one in progress, a write buffer that is full) goes to the app as usual.
 """
@@ -59,6 +61,9 @@ _ANSWERED: Any = _Answered()
 class LRCastHttpProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _in_headers = False
+    _keep_alive_timer: asyncio.TimerHandle | None = None
+    #: when the connection's last response completed; None while a request is in progress
+    _idle_since: float | None = None
     #: (the server's default headers, as they were encoded), shared: they change each second
     _default_head: tuple[Any, bytes] = (None, b"")
 
@@ -75,6 +80,9 @@ class LRCastHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -85,14 +93,62 @@ class LRCastHttpProtocol(HttpToolsProtocol):
             self._start_header_timer()
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's, but for the ASGI scope: a request answered on the fast path needs none,
+        # so it is built (`_build_scope`) once the headers say the request goes to the app
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._in_headers = True
+
+    def _build_scope(self) -> None:
+        """The request's ASGI scope, as uvicorn's `on_message_begin` builds it."""
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect_100_continue
+        self.headers = self.scope["headers"] = headers
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
         self._stop_header_timer()
         if not self._answer_fast():
+            self._build_scope()
             super().on_headers_complete()
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn cancels its keep-alive timer here (a request's first bytes, its response
+        # complete, the connection lost); here the connection is only marked busy, and the
+        # one timer finds that when it fires (`_keep_alive_due`)
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, but for the keep-alive timer: the connection is marked idle from now
+        # and the timer is armed only if none is (uvicorn arms a new one each response)
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = now = self.loop.time()
+        if self._keep_alive_timer is None:
+            self._keep_alive_timer = self.loop.call_at(now + self.timeout_keep_alive,
+                                                       self._keep_alive_due)
+
+    def _keep_alive_due(self) -> None:
+        """Close the connection if it has been idle for ``timeout_keep_alive``; if it went
+        idle later, look again then; if a request is in progress, its response arms it."""
+        self._keep_alive_timer = None
+        idle_since = self._idle_since
+        if idle_since is None or self.transport.is_closing():
+            return
+        due = idle_since + self.timeout_keep_alive
+        if self.loop.time() >= due:
+            self.timeout_keep_alive_handler()
+        else:
+            self._keep_alive_timer = self.loop.call_at(due, self._keep_alive_due)
 
     def _answer_fast(self) -> bool:
         """Answer this request on the LR fast path, if it can be (see the module)."""

@@ -51,6 +51,18 @@ def test_a_value_that_does_not_fit_a_float_is_step_out_of_range() -> None:
     assert "non-finite" in exc.value.detail
 
 
+def test_finite_values_whose_sum_overflows_are_answered() -> None:
+    """`evaluate` checks a sum first (a non-finite value makes it non-finite); values that
+    are each finite but whose sum overflows are still answered, not refused."""
+    big = Timeline.single(parse({"type": "StepLR", "lr": [1e308, 1e308], "step_size": 10}))
+    assert timeline.evaluate(big, 1) == ([1e308, 1e308], None)
+    mixed = Timeline.single(parse({"type": "StepLR", "lr": [1e308, 1e308, 0.1],
+                                   "step_size": 1, "gamma": 10}))
+    with pytest.raises(StepOutOfRange) as exc:  # inf in two groups, 1.0 in the third
+        timeline.evaluate(mixed, 1)
+    assert "non-finite" in exc.value.detail
+
+
 def test_evaluate_range_matches_pytorch() -> None:
     spec = {"type": "OneCycleLR", "max_lr": 0.1, "total_steps": 20}
     out = timeline.evaluate_range(Timeline.single(parse(spec)), timeline.step_range(0, 20, 1))

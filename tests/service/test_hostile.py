@@ -18,7 +18,7 @@ import pytest
 from lrcast.schedules import MAX_DEPTH, MAX_GROUPS
 from lrcast_service.api.models import MAX_JSON_DEPTH, METADATA_MAX_DEPTH
 from lrcast_service.core.timeline import MAX_VALUES
-from lrcast_service.http_protocol import HEADER_TIMEOUT
+from lrcast_service.http_protocol import HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT
 from tests.support import TEST_TOKEN, LRCastServer
 
 STEP = {"type": "StepLR", "lr": 0.1, "step_size": 10}
@@ -243,6 +243,68 @@ def test_silent_connections_are_closed(server: LRCastServer, database_url: str) 
         assert silent.recv(1) == b""  # closed by the server
         assert slow.recv(1) == b""
         assert time.monotonic() - started < HEADER_TIMEOUT + 5
+
+
+def _answer(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the next answer on a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection was closed before the answer"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection was closed inside the answer"
+        body += chunk
+    return int(head.split()[1]), body
+
+
+def _ask(sock: socket.socket, path: str) -> tuple[int, bytes]:
+    """One GET on a kept-alive connection: its status and body."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return _answer(sock)
+
+
+def test_idle_connections_are_closed_after_the_keep_alive_timeout_and_busy_ones_are_not(
+        server: LRCastServer, client: httpx.Client, run_id: str, database_url: str) -> None:
+    """The one keep-alive timer a connection has: an idle connection is closed once it has
+    been idle for KEEP_ALIVE_TIMEOUT (not earlier, wherever its last answer came from: the
+    fast path or the app); one that keeps asking, or waits on a long-poll longer than the
+    timeout, stays open."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the protocol does not depend on the store")
+    client.put(f"/v1/runs/{run_id}", json={"schedule": STEP}).raise_for_status()
+    client.put(f"/v1/runs/{run_id}-p", json={"schedule": PLATEAU, "world_size": 2}
+               ).raise_for_status()
+    client.post(f"/v1/runs/{run_id}-p/reports",
+                json={"step": 1, "value": 1.0, "rank": 0}).raise_for_status()
+    lr = f"/v1/runs/{run_id}/lr?step=3"
+    host, port = server.url.removeprefix("http://").split(":")
+    timeout = KEEP_ALIVE_TIMEOUT + 10
+    with socket.create_connection((host, int(port)), timeout=timeout) as idle_fast, \
+            socket.create_connection((host, int(port)), timeout=timeout) as idle_app, \
+            socket.create_connection((host, int(port)), timeout=timeout) as busy, \
+            socket.create_connection((host, int(port)), timeout=timeout) as waiting:
+        assert _ask(waiting, "/healthz")[0] == 200  # its timer is armed, then it waits
+        started = time.monotonic()
+        waiting.sendall(f"GET /v1/runs/{run_id}-p/lr?step=2&wait={KEEP_ALIVE_TIMEOUT + 2} "
+                        f"HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert _ask(idle_fast, lr) == (200, client.get(lr).content)
+        assert _ask(idle_app, "/healthz")[0] == 200
+        for _ in range(int(KEEP_ALIVE_TIMEOUT) + 2):  # a request a second, past the timeout
+            assert _ask(busy, lr)[0] == 200 and _ask(busy, "/healthz")[0] == 200
+            time.sleep(1.0)
+        assert time.monotonic() - started > KEEP_ALIVE_TIMEOUT + 1
+        for closed in (idle_fast, idle_app):
+            assert closed.recv(1) == b""  # closed by the server
+        assert time.monotonic() - started < KEEP_ALIVE_TIMEOUT + 5
+        status, body = _answer(waiting)  # the long-poll's answer, the round still open
+        assert status == 409 and json.loads(body)["code"] == "round_pending", body
+        assert time.monotonic() - started >= KEEP_ALIVE_TIMEOUT + 1.5
+        assert _ask(busy, lr)[0] == 200
 
 
 def test_the_token_comes_before_the_body(auth_service: LRCastServer) -> None:

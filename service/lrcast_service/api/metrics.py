@@ -5,12 +5,14 @@ are read from the store and the live views at each scrape (`Gauges`)."""
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from lrcast import __version__
 
@@ -44,16 +46,54 @@ class Gauges(Collector):
         yield info
 
 
+class Requests(Collector):
+    """``lrcast_http_requests_total`` and ``lrcast_http_request_duration_seconds``: tallied in
+    plain ints by `observe` and exposed as a counter and a histogram at each scrape.
+
+    Not prometheus_client's `Counter` and `Histogram`: their children take a lock for every
+    increment (three a request, ~1.5 us, a tenth of an LR answered on the fast path). Every
+    request is observed on the event loop's thread, so the tallies need none; a scrape (on
+    another thread) copies them under the GIL, and derives each histogram's count from its
+    buckets so that the two always agree."""
+
+    BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
+    _LE = [*map(floatToGoString, BUCKETS), "+Inf"]
+
+    def __init__(self) -> None:
+        self._answered: dict[tuple[str, str, int], int] = {}
+        #: per route: [sum of seconds, count per bucket..., count past the last bucket]
+        self._latency: dict[str, list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        answered = self._answered
+        answered[key] = answered.get(key, 0) + 1
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = [0.0] * (len(self.BUCKETS) + 2)
+        latency[0] += seconds
+        latency[1 + bisect_left(self.BUCKETS, seconds)] += 1
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily("lrcast_http_requests", "HTTP requests answered",
+                                       labels=["method", "route", "status"])
+        for (method, route, status), count in list(self._answered.items()):
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily("lrcast_http_request_duration_seconds",
+                                        "Time to answer an HTTP request", labels=["route"])
+        for route, tally in list(self._latency.items()):
+            total, *counts = list(tally)
+            latency.add_metric([route], list(zip(self._LE, accumulate(counts), strict=True)),
+                               sum_value=total)
+        yield latency
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("lrcast_http_requests_total", "HTTP requests answered",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("lrcast_http_request_duration_seconds",
-                                 "Time to answer an HTTP request", ["route"],
-                                 registry=self.registry,
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5,
-                                          1, 2.5, 5, 10, 30, 60))
+        self.requests = Requests()
+        self.registry.register(self.requests)
         self.reports = Counter("lrcast_reports_total", "Plateau reports recorded (new ones)",
                                registry=self.registry)
         self.decisions = Counter("lrcast_plateau_decisions_total",
@@ -65,16 +105,8 @@ class Metrics:
         self.directives = Counter("lrcast_autopilot_directives_total",
                                   "Rewind directives the autopilot issued",
                                   registry=self.registry)
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:  # labelled children are cached: .labels() is slow for a hot path
-            children = self._children[key] = (self.requests.labels(method, route, str(status)),
-                                              self.latency.labels(route))
-        children[0].inc()
-        children[1].observe(seconds)
+        #: count one answered request (on the event loop's thread: see `Requests`)
+        self.observe = self.requests.observe
 
     def watch(self, live: LiveRuns) -> None:
         """Expose the gauges of `live` (and of its store)."""

@@ -194,15 +194,18 @@ def evaluate(timeline: Timeline, step: int) -> tuple[list[float], list[float] | 
     Raises `StepOutOfRange` where the schedule has no LR (see the module docstring)."""
     try:
         lrs, moms = timeline.values(step)
-        lrs_out = [float(x) for x in lrs]
-        moms_out = [float(x) for x in moms] if moms is not None else None
+        lrs_out = list(map(float, lrs))
+        moms_out = list(map(float, moms)) if moms is not None else None
     except EngineStepOutOfRange as exc:
         raise StepOutOfRange(step, str(exc)) from exc
     except ScheduleError as exc:
         raise StepOutOfRange(step, f"step {step}: {type(exc).__name__}: {exc}") from exc
     except OverflowError as exc:  # the LR does not fit a float: as a non-finite one below
         raise StepOutOfRange(step, f"step {step}: the schedule's value overflows") from exc
-    if not all(math.isfinite(x) for x in lrs_out + (moms_out or [])):
+    # a finite sum means every value is finite (an inf or a nan makes it inf or nan); only a
+    # sum that is not (a non-finite value, or finite ones whose sum overflows) is looked into
+    if not math.isfinite(sum(lrs_out) + (sum(moms_out) if moms_out else 0.0)) and not all(
+            map(math.isfinite, lrs_out + (moms_out or []))):
         raise StepOutOfRange(step, f"step {step}: the schedule gives a non-finite value")
     return lrs_out, moms_out
 

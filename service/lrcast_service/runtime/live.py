@@ -75,10 +75,15 @@ def lr_template(run_id: str, version: int) -> Callable[[int, list[float], list[f
     tail = f',"version":{int(version)}}}'
 
     def body(step: int, lrs: list[float], moms: list[float] | None) -> bytes:
-        momentum = "null,\"momentums\":null" if moms is None else \
-            f"{moms[0]!r},\"momentums\":[{_floats(moms)}]"
-        return (f'{head}{step},"lr":{lrs[0]!r},"lrs":[{_floats(lrs)}],"momentum":{momentum}'
-                f'{tail}').encode()
+        # one group (most runs): the lr and the list share one repr
+        lr = repr(lrs[0])
+        values = lr if len(lrs) == 1 else _floats(lrs)
+        if moms is None:
+            momentum = "null,\"momentums\":null"
+        else:
+            mom = repr(moms[0])
+            momentum = f'{mom},"momentums":[{mom if len(moms) == 1 else _floats(moms)}]'
+        return f'{head}{step},"lr":{lr},"lrs":[{values}],"momentum":{momentum}{tail}'.encode()
     return body
 
 
