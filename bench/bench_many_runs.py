@@ -1,14 +1,20 @@
 """Many runs in one service: memory per run and LR latency as the number of runs grows.
 
-Creates runs of mixed types in steps up to `--runs` (default 10,000) on a real ``lrcast serve``
-(SQLite), touches every run once (a lease of the steps queried, which loads it into the
-service's cache; the server runs without its access log), then
-measures the server's resident memory (``/proc/PID/status`` VmRSS: the memory the runs added
-since the last size, per run) and the latency (p50, p99) of LR queries for random (run, step)
-pairs from `--connections` keep-alive connections. Neither may grow with the number of runs
-(cold runs leave the cache): the last columns are the ratios to the smallest size.
+One real ``lrcast serve`` (SQLite, no access log) per size (100, 1,000, ... up to `--runs`,
+default 10,000), side by side: each gets its runs of mixed types, every run touched once (a
+lease of the steps queried, which loads it into the service's cache), then the servers are
+measured in alternating rounds of `--seconds` each (`--rounds`, medians), so the machine's
+noise falls on every size alike:
 
-    .venv/bin/python bench/bench_many_runs.py [--runs 10000] [--seconds 3]
+- memory: each server's resident memory (``/proc/PID/status`` VmRSS) added per run since it
+  had its first runs (the fixed cost of the warm-up excluded);
+- latency (p50, p99) of LR queries for random (run, step) pairs over all its runs from
+  `--connections` keep-alive connections, and the server's CPU time per query.
+
+Neither may grow with the number of runs (cold runs leave the cache): the last columns are
+the ratios to the smallest size.
+
+    .venv/bin/python bench/bench_many_runs.py [--runs 10000] [--seconds 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,41 +100,51 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each size")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--settle", type=float, default=1.0,
                         help="seconds between creating runs and measuring (background writes)")
     args = parser.parse_args()
     sizes = [n for n in (100, 1_000, 10_000, 100_000) if n < args.runs] + [args.runs]
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp, LRCastServer(
-            Path(tmp) / "many.db", extra_args=["--no-access-log"]) as server:
-        pid = server.process.pid
-        asyncio.run(create(server.port, 0, WARMUP, args.connections))
-        asyncio.run(latency(server.port, WARMUP, args.seconds / 2, args.connections))
-        done, rss_before = WARMUP, rss_mb(pid)
-        for size in sizes:
-            asyncio.run(create(server.port, done, size, args.connections))
+    memory: dict[int, tuple[float, float]] = {}
+    measured: dict[int, list[tuple[list[float], float]]] = {size: [] for size in sizes}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        servers = {size: stack.enter_context(LRCastServer(
+            Path(tmp) / f"many-{size}.db", extra_args=["--no-access-log"])) for size in sizes}
+        for size, server in servers.items():
+            pid = server.process.pid
+            asyncio.run(create(server.port, 0, WARMUP, args.connections))
+            asyncio.run(latency(server.port, WARMUP, args.seconds / 2, args.connections))
+            before = rss_mb(pid)
+            asyncio.run(create(server.port, WARMUP, size, args.connections))
             time.sleep(args.settle)
-            cpu = cpu_seconds(pid)
-            samples = sorted(asyncio.run(latency(server.port, size, args.seconds,
-                                                 args.connections)))
-            cpu = cpu_seconds(pid) - cpu
-            rss = rss_mb(pid)
-            # the memory the runs added since the last size, per run
-            rows.append((size, rss, (rss - rss_before) * 1024 / (size - done),
-                         1e3 * statistics.median(samples),
-                         1e3 * samples[int(0.99 * (len(samples) - 1))], len(samples),
-                         1e6 * cpu / len(samples)))
-            done, rss_before = size, rss
-    print(f"runs of {len(MIXED)} mixed types (steps < {STEPS}), LR of random (run, step) from "
-          f"{args.connections} connections for {args.seconds:g} s at each size; KB/run: the "
-          f"server's RSS added per run since the last size; CPU us/q: the server's CPU time "
-          f"per query")
+            asyncio.run(latency(server.port, size, args.seconds / 2, args.connections))
+            rss = rss_mb(pid)  # the memory the runs added, per run
+            memory[size] = (rss, (rss - before) * 1024 / (size - WARMUP))
+        for _ in range(args.rounds):
+            for size, server in servers.items():
+                cpu = cpu_seconds(server.process.pid)
+                samples = asyncio.run(latency(server.port, size, args.seconds,
+                                              args.connections))
+                cpu = cpu_seconds(server.process.pid) - cpu
+                measured[size].append((sorted(samples), 1e6 * cpu / len(samples)))
+    rows = []
+    for size in sizes:
+        rounds = measured[size]
+        rows.append((size, *memory[size],
+                     statistics.median(1e3 * statistics.median(s) for s, _ in rounds),
+                     statistics.median(1e3 * s[int(0.99 * (len(s) - 1))] for s, _ in rounds),
+                     statistics.median(len(s) for s, _ in rounds),
+                     statistics.median(cpu for _, cpu in rounds)))
+    print(f"runs of {len(MIXED)} mixed types (steps < {STEPS}), one server per size; LR of "
+          f"random (run, step) from {args.connections} connections, {args.rounds} alternating "
+          f"rounds of {args.seconds:g} s (medians); KB/run: the server's RSS added per run; "
+          f"CPU us/q: the server's CPU time per query")
     print(f"{'runs':>8} {'RSS MB':>8} {'KB/run':>8} {'p50 ms':>8} {'p99 ms':>8} {'queries':>8}"
           f" {'CPU us/q':>9} {'KB/run x':>9} {'p50 x':>6} {'p99 x':>6} {'CPU x':>6}")
     first = rows[0]
     for size, rss, per_run, p50, p99, n, cpu in rows:
-        print(f"{size:>8} {rss:>8.1f} {per_run:>8.2f} {p50:>8.2f} {p99:>8.2f} {n:>8} "
+        print(f"{size:>8} {rss:>8.1f} {per_run:>8.2f} {p50:>8.2f} {p99:>8.2f} {n:>8.0f} "
               f"{cpu:>9.1f} {per_run / first[2]:>9.2f} {p50 / first[3]:>6.2f} "
               f"{p99 / first[4]:>6.2f} {cpu / first[6]:>6.2f}")
     print("goal: memory per run and LR latency do not grow with the number of runs (the "

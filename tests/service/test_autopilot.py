@@ -27,10 +27,12 @@ WORLD = 4
 
 
 @pytest.fixture(scope="module")
-def pilot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LRCastServer]:
-    """A service that reserves LRs in small chunks, so the directive lands soon."""
+def pilot(database_url: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[LRCastServer]:
+    """A service that reserves LRs in small chunks, so the directive lands soon (on each
+    store: the autopilot's state is written with the reports that trigger it)."""
     path = tmp_path_factory.mktemp("autopilot")
-    with LRCastServer(path / "lrcast.db", env={"LRCAST_RESERVE_CHUNK": "16"},
+    with LRCastServer(database_url, env={"LRCAST_RESERVE_CHUNK": "16"},
                       log_path=path / "server.log") as srv:
         yield srv
 
