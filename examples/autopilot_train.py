@@ -6,6 +6,8 @@ the bad batches and goes on with the scaled LR. Run one process per rank, e.g.:
     for r in 0 1; do RANK=$r WORLD_SIZE=2 python examples/autopilot_train.py & done; wait
 
 (torchrun sets RANK/WORLD_SIZE itself). A tiny linear model on synthetic data, CPU only.
+``SPIKE_AT=600`` corrupts 30 batches from batch 600 on (their targets scaled by 30, as a bad
+shard would be), to watch the autopilot act; ``STEPS`` sets the run's length (default 2000).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch
 import lrcast
 import lrcast.torch
 
-STEPS, CHECKPOINT_EVERY = 2000, 100
+STEPS, CHECKPOINT_EVERY = int(os.environ.get("STEPS", "2000")), 100
+#: the first of 30 corrupt batches (-1: none), to see the autopilot rewind past them
+SPIKE_AT = int(os.environ.get("SPIKE_AT", "-1"))
 POLICY = {"mode": "act", "spike": {"window": 50, "threshold": 6.0, "consecutive": 3,
                                    "lr_scale": 0.5, "skip_batches": 50}}
 
@@ -27,7 +31,8 @@ def batch(index: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch `index` of this rank's data stream (deterministic, so skipping is reproducible)."""
     gen = torch.Generator().manual_seed(index * 1000 + rank)
     x = torch.randn(32, 8, generator=gen)
-    return x, x.sum(dim=1, keepdim=True)
+    corrupt = SPIKE_AT >= 0 and SPIKE_AT <= index < SPIKE_AT + 30
+    return x, x.sum(dim=1, keepdim=True) * (30.0 if corrupt else 1.0)
 
 
 def main() -> None:
@@ -60,6 +65,9 @@ def main() -> None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["opt"])
             run.rewind(directive.to_step, resume_id=directive.directive_id)
+            print(f"rank {run.rank}: loss spike; rewound to step {directive.to_step}, "
+                  f"skipping {directive.skip_batches} batches, LR x{directive.lr_scale}",
+                  flush=True)
             # the next step trained is to_step + 1, with that step's (scaled) LR
             sched.load_state_dict({**sched.state_dict(), "last_epoch": directive.to_step + 1})
             step, data_index = directive.to_step, ckpt["data_index"] + directive.skip_batches

@@ -5,6 +5,7 @@ are the scaled ones. Noise without a spike gets none."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -121,3 +122,30 @@ def test_remote_scheduler_step_raises_the_rewind(pilot: LRCastServer) -> None:
         opt.step()
         sched.step()
         assert opt.param_groups[0]["lr"] == pytest.approx(parse(SCHEDULE).lr(11) * 0.25)
+
+
+def test_the_example_loop_recovers_from_a_corrupt_shard(pilot: LRCastServer,
+                                                        tmp_path: Path) -> None:
+    """``examples/autopilot_train.py`` as its docstring runs it (2 ranks, RANK/WORLD_SIZE):
+    with corrupt batches both ranks rewind once, to the same checkpoint, and finish. (The
+    directive lands past every step leased when the spike is seen, a few hundred to a
+    thousand steps of this toy job: hence its length.)"""
+    run_id = f"example-{uuid.uuid4().hex[:8]}"
+    example = Path(__file__).resolve().parents[2] / "examples" / "autopilot_train.py"
+    env = {**os.environ, "LRCAST_URL": pilot.url, "RUN_ID": run_id, "WORLD_SIZE": "2",
+           "STEPS": "4000", "SPIKE_AT": "350", "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, str(example)], env={**env, "RANK": str(rank)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(2)]
+    outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    rewound = [[line for line in out.splitlines() if "rewound to step" in line]
+               for out in outputs]
+    assert rewound == [[f"rank {rank}: loss spike; rewound to step 300, skipping 50 "
+                        f"batches, LR x0.5"] for rank in range(2)], outputs
+    events = httpx.get(f"{pilot.url}/v1/runs/{run_id}/events",
+                       params={"limit": 1000}).json()["events"]
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("directive") == 1 and "recovery" in kinds, kinds
+    assert httpx.get(f"{pilot.url}/v1/runs/{run_id}/losses").json()["steps"] == list(
+        range(4000))
