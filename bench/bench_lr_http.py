@@ -16,7 +16,9 @@ adds a second lrcast server with the default access log, to show what it costs.
 
 After the walking mix the bench prints the amendment *reach*: the steps between the furthest
 step served and the first step an amendment may take (`amendment_too_early.min_step`), which
-must stay about 30 s of that job's training or less.
+must stay about 30 s of that job's training or less. It prints the same for two jobs that
+use the Python client: a burst of 100 quick ``run.lr()`` calls at start-up, and a job at 1
+ms a step that takes 100 leases (or runs `--lease-seconds`).
 
     .venv/bin/python bench/bench_lr_http.py [--duration 10] [--connections 64] [--runs 256]
         [--access-log off|both]
@@ -159,6 +161,46 @@ def furthest_step(client: httpx.Client, run_id: str) -> int:
     return max((int(p["step"]) for p in progress), default=0)
 
 
+def leases_taken(client: httpx.Client) -> float:
+    """Leases this server has granted (its metrics)."""
+    return sum(float(line.rpartition(" ")[2]) for line in client.get("/metrics").text.splitlines()
+               if line.startswith("lrcast_http_requests_total{")
+               and 'route="/v1/runs/{run_id}/leases"' in line and 'status="200"' in line)
+
+
+def client_reaches(server: LRCastServer, lease_seconds: float) -> list[str]:
+    """The amendment reach of two jobs that use the Python client (`lrcast.Client`): a burst
+    of 100 quick ``run.lr()`` calls at start-up, and a job at 1 ms a step until it has taken
+    100 leases (at most `lease_seconds`)."""
+    import lrcast
+
+    spec = {"type": "CosineAnnealingLR", "lr": 0.1, "T_max": 10_000_000}
+    lines = []
+    with server.client() as http, lrcast.Client(server.url) as client:
+        burst = client.run("reach-burst", schedule=spec)
+        for step in range(100):
+            burst.lr(step)
+        gap = reach(http, "reach-burst", 99)
+        lines.append(f"amendment reach after a burst of 100 run.lr() calls at start-up: "
+                     f"{gap} steps")
+        paced = client.run("reach-paced", schedule=spec)
+        before, started, step = leases_taken(http), time.monotonic(), 0
+        deadline = started + lease_seconds
+        while time.monotonic() < deadline:
+            paced.lr(step)
+            step += 1
+            time.sleep(0.001)
+            if step % 100 == 0 and leases_taken(http) - before >= 100:
+                break
+        leases = leases_taken(http) - before
+        rate = step / (time.monotonic() - started)
+        gap = reach(http, "reach-paced", step - 1)
+        seconds = f"{gap / rate:.1f} s of its pace" if gap is not None else "?"
+        lines.append(f"amendment reach after {leases:.0f} leases ({step} steps at "
+                     f"{rate:.0f} steps/s): {gap} steps ({seconds})")
+    return lines
+
+
 def prepare(server: LRCastServer, runs: int) -> None:
     """The random mix's runs, each reserved by one lease; the repeat mix's run."""
     with server.client() as client:
@@ -181,6 +223,8 @@ def main() -> int:
     parser.add_argument("--access-log", choices=("off", "both"), default="off",
                         help="off: lrcast without its access log, as the bare app; both: "
                              "also a server with it")
+    parser.add_argument("--lease-seconds", type=float, default=30.0,
+                        help="the paced client job's longest run, for its reach")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -238,6 +282,7 @@ def main() -> int:
                                 far = furthest_step(client, run_id)
                                 steps_per_s = far / max(time.monotonic() - started, 1e-9)
                                 reaches.append((far, reach(client, run_id, far), steps_per_s))
+            client_lines = client_reaches(servers["lrcast"], args.lease_seconds)
     finally:
         bare.kill()
         bare.wait()
@@ -260,6 +305,8 @@ def main() -> int:
         seconds = f"{gap / rate:.1f} s of this job's pace" if gap is not None and rate else "?"
         print(f"amendment reach after walking to step {far}: {gap} steps ({seconds}; "
               f"goal: about 30 s of training or less)")
+    for line in client_lines:
+        print(line)
     return 0
 
 
