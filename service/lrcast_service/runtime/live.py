@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lrcast.schedules import Timeline
 
-from ..core import frontier, rounds, timeline
+from ..core import frontier, membership, rounds, timeline
 from ..core.changes import Change, History
 from ..core.errors import RoundPending, RunNotFound
 from ..core.record import RunRecord
@@ -93,6 +93,8 @@ class RunView:
         self.version = rec.version
         self.frontier = rec.frontier
         self.world_size = rec.world_size
+        #: the membership epoch in force (`core.membership`): a rank's older one is fenced
+        self.epoch = membership.current(rec).epoch
         self.timeline: Timeline = timeline.build_timeline(rec)
         self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
