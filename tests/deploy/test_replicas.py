@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 import lrcast
+from lrcast_service.store import notify
 from tests.deploy.plateau_job import EVERY, PLATEAU_SPEC, run_ranks, torch_lrs
 from tests.support import LRCastServer
 from tests.support.postgres import postgres_database
@@ -59,9 +60,9 @@ def _put(server: LRCastServer, run_id: str, world_size: int,
 
 
 def _report(server: LRCastServer, run_id: str, step: int, rank: int,
-            value: float) -> httpx.Response:
+            value: float, **extra: object) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/runs/{run_id}/reports", headers=AUTH, timeout=30,
-                      json={"step": step, "rank": rank, "value": value})
+                      json={"step": step, "rank": rank, "value": value, **extra})
 
 
 def _lr(server: LRCastServer, run_id: str, step: int, wait: float = 0.0,
@@ -264,3 +265,37 @@ def test_a_rewind_on_one_replica_trims_the_other_s_progress(
     assert _seen(replicas[1], run_id)["progress"] == {0: 15, 1: 15}
     assert _lr(replicas[1], run_id, 5000).status_code == 200
     assert _seen(replicas[0], run_id)["progress"] == {0: 15, 1: 15}
+
+
+def _cut_listeners(database: str) -> int:
+    """Terminate every replica's ``LISTEN`` connection, as a network blip would: until each
+    reconnects (`store.notify.RECONNECT_DELAY` later), it hears of no other replica's write.
+    Returns how many were cut."""
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND query = %s AND pid <> pg_backend_pid()",
+            (f"LISTEN {notify.CHANNEL}",)).fetchall()
+    return sum(1 for (cut,) in rows if cut)
+
+
+def test_a_report_past_a_replica_s_frontier_but_served_by_the_other_is_accepted(
+        replicas: list[LRCastServer], database: str) -> None:
+    """A rank got its LR from replica 0, which wrote a frontier past replica 1's cached one;
+    replica 1 has not followed that write (its listener's connection was just cut, so no
+    notification reaches it), and the rank reports there with `at` past replica 1's
+    frontier. Replica 1 reads the run afresh before judging `at`: accepted, not 422."""
+    run_id = _run_id()
+    _put(replicas[0], run_id, 1)
+    assert _lr(replicas[1], run_id, 0).status_code == 200  # replica 1 caches the run
+    cached = _seen(replicas[1], run_id)["served_frontier"]
+    assert isinstance(cached, int) and cached > 0
+    assert _cut_listeners(database) == 2
+    step = cached + 5
+    assert _lr(replicas[0], run_id, step - 1, rank=0).status_code == 200  # past `cached`
+    assert _seen(replicas[1], run_id)["served_frontier"] == cached  # not followed yet
+    report = _report(replicas[1], run_id, step, 0, 1.0, at=step - 1)
+    assert report.status_code == 200, report.text
+    assert report.json()["decided"] is True
