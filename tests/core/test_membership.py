@@ -135,6 +135,15 @@ def test_reports_of_another_epoch_are_fenced() -> None:
     membership.check_epoch(mem.rec, 3, newer_ok=True)  # a lease: an observer
 
 
+def test_a_read_of_a_newer_epoch_is_an_observer_s_and_an_older_one_is_fenced() -> None:
+    mem = Memory(world_size=4)
+    mem.change(epoch=2, world_size=2, from_step=0)
+    assert [membership.observer(mem.rec, e) for e in (None, 2, 3)] == [False, False, True]
+    with pytest.raises(StaleMembership) as stale:
+        membership.observer(mem.rec, 1)
+    assert stale.value.fields == {"epoch": 2, "sent_epoch": 1}
+
+
 def test_the_same_generation_again_is_a_no_op_and_another_one_under_its_epoch_conflicts(
         ) -> None:
     mem = Memory(world_size=4)

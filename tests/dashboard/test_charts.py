@@ -89,6 +89,59 @@ def test_whole_schedule_with_amendment_rewind_progress_and_legend(service: Any,
     screenshot(page, "run-whole-range-legend")
 
 
+#: 1,000,000 tokens: 200 steps of 1,000 tokens, then 400 of 2,000 (600 steps)
+TOKEN_COSINE = {"type": "cosine", "lr": 3e-4, "num_warmup_steps": 10_000,
+                "num_training_steps": 1_000_000, "clock": "token",
+                "batch": {"samples": 8, "tokens": 1000},
+                "batch_schedule": [{"from_step": 200, "tokens": 2000}]}
+
+
+def test_a_token_clock_s_whole_schedule_is_its_steps(service: Any, page: Any) -> None:
+    """The spec's lengths are tokens: by default the chart spans the steps that consume
+    them with the spec's batch (600), not 1,000,000 steps."""
+    with service.client() as http:
+        _put(http, "tokens-whole", TOKEN_COSINE)
+        end = http.get("/v1/runs/tokens-whole/lrs",
+                       params={"start": 598, "stop": 601}).json()["lr"]
+    assert end[0] > end[1] > 0 and end[2] == 0.0  # the service's cosine ends at step 600
+    page.goto(service.url + "/#/runs/tokens-whole")
+    wait_for_chart(page, "#lr-chart", 300)
+    assert visible_range(page, "#lr-chart") == (0, 599)
+    assert page.get_attribute("#horizon", "placeholder") == "600"
+
+
+def test_clock_lengths_in_steps_as_shipped(service: Any, page: Any) -> None:
+    """`lengthInSteps` and `runHorizon` on sample and token clocks, run in the browser from
+    the served module: the batch log's changes, an amendment's clock counted from its
+    origin, and a clock whose batch is not known (the default range then)."""
+    page.goto(service.url + "/")
+    result = page.evaluate("""async (tokens) => {
+      const z = await import('/dashboard/horizon.js');
+      const samples = { type: 'CosineAnnealingLR', lr: 0.1, T_max: 1000, clock: 'sample',
+        batch: { samples: 64 } };
+      const later = { type: 'CosineAnnealingLR', lr: 0.1, T_max: 50000, clock: 'token' };
+      return {
+        tokens: z.lengthInSteps(tokens),
+        samples: z.lengthInSteps(samples),
+        steps: z.lengthInSteps({ ...samples, clock: 'step' }),
+        unknown: z.lengthInSteps({ ...later, batch: { samples: 8 } }),
+        fromOrigin: z.lengthInSteps(later, tokens, 150),
+        run: z.runHorizon({ schedule: tokens, metadata: {} }),
+        amended: z.runHorizon({ schedule: tokens, metadata: {}, timeline: [{ from_step: 0 },
+          { from_step: 700, origin: 700, schedule: { ...later, T_max: 400000 } }] }),
+        blind: z.runHorizon({ schedule: { ...later, batch: { samples: 8 } }, metadata: {} }),
+      };
+    }""", TOKEN_COSINE)
+    assert result["tokens"] == 600
+    assert result["samples"] == 16  # 1000 samples in batches of 64: the 16th step reaches it
+    assert result["steps"] == 1000
+    assert result["unknown"] is None  # a token clock with no tokens per step
+    assert result["fromOrigin"] == 50  # steps 150..199 consume 50,000 tokens
+    assert result["run"] == 600
+    assert result["amended"] == 700 + 200  # 400,000 tokens from step 700 at 2,000 a step
+    assert result["blind"] == 1000
+
+
 def _rank_groups(progress: list[dict[str, int]]) -> list[tuple[str, int]]:
     """("r0–1", 150)-style groups of consecutive ranks at the same step."""
     groups = []

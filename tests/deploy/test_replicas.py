@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 import lrcast
+from lrcast_service.store import notify
 from tests.deploy.plateau_job import EVERY, PLATEAU_SPEC, run_ranks, torch_lrs
 from tests.support import LRCastServer
 from tests.support.postgres import postgres_database
@@ -59,14 +60,32 @@ def _put(server: LRCastServer, run_id: str, world_size: int,
 
 
 def _report(server: LRCastServer, run_id: str, step: int, rank: int,
-            value: float) -> httpx.Response:
+            value: float, **extra: object) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/runs/{run_id}/reports", headers=AUTH, timeout=30,
-                      json={"step": step, "rank": rank, "value": value})
+                      json={"step": step, "rank": rank, "value": value, **extra})
 
 
-def _lr(server: LRCastServer, run_id: str, step: int, wait: float = 0.0) -> httpx.Response:
+def _lr(server: LRCastServer, run_id: str, step: int, wait: float = 0.0,
+        **params: object) -> httpx.Response:
     return httpx.get(f"{server.url}/v1/runs/{run_id}/lr", headers=AUTH, timeout=wait + 30,
-                     params={"step": step, "wait": wait})
+                     params={"step": step, "wait": wait, **params})
+
+
+def _seen(server: LRCastServer, run_id: str) -> dict[str, object]:
+    """The run as `server` shows it: its cached view, and the ranks' progress it knows (the
+    persisted one merged with what it heard since)."""
+    response = httpx.get(f"{server.url}/v1/runs/{run_id}", headers=AUTH, timeout=10)
+    assert response.status_code == 200, response.text
+    run = response.json()
+    return {"epoch": run["epoch"], "served_frontier": run["served_frontier"],
+            "progress": {p["rank"]: p["step"] for p in run["progress"]}}
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def _decisions(server: LRCastServer, run_id: str) -> list[dict[str, object]]:
@@ -203,3 +222,80 @@ def test_rewind_on_one_replica_is_seen_by_the_other(replicas: list[LRCastServer]
                          json={"to_step": 15}, timeout=10)
     assert rewound.status_code == 200, rewound.text
     assert _lr(replicas[0], run_id, 25).json()["lr"] == pytest.approx(0.1)
+
+
+STEP_LR = {"type": "StepLR", "lr": 0.1, "step_size": 5, "gamma": 0.5}
+
+
+def _heard_at(server: LRCastServer, run_id: str, step: int, ranks: range) -> None:
+    """Each rank asks `server` for `step`, then `step` + 1 (below the frontier the first
+    reserved: heard in memory only, no write)."""
+    for rank in ranks:
+        for at in (step, step + 1):
+            assert _lr(server, run_id, at, rank=rank).status_code == 200
+
+
+def test_a_membership_change_on_one_replica_trims_the_other_s_progress(
+        replicas: list[LRCastServer]) -> None:
+    """Replica 1 heard ranks 0-3 at step 41; a change to 2 ranks from step 20 made through
+    replica 0 brings replica 1's own record of them back as the persisted one: ranks 0 and 1
+    at 20, ranks 2 and 3 gone; and no later write of replica 1 carries the old steps."""
+    run_id = _run_id()
+    _put(replicas[0], run_id, 4, STEP_LR)
+    _heard_at(replicas[1], run_id, 40, range(4))
+    assert _seen(replicas[1], run_id)["progress"] == {r: 41 for r in range(4)}
+    changed = httpx.post(f"{replicas[0].url}/v1/runs/{run_id}/membership", headers=AUTH,
+                         json={"world_size": 2, "from_step": 20, "epoch": 1}, timeout=10)
+    assert changed.status_code == 200, changed.text
+    _until(lambda: _seen(replicas[1], run_id)["epoch"] == 1)  # replica 1 followed it
+    assert _seen(replicas[1], run_id)["progress"] == {0: 20, 1: 20}
+    assert _lr(replicas[1], run_id, 5000).status_code == 200  # replica 1 writes the frontier
+    assert _seen(replicas[0], run_id)["progress"] == {0: 20, 1: 20}
+
+
+def test_a_rewind_on_one_replica_trims_the_other_s_progress(
+        replicas: list[LRCastServer]) -> None:
+    run_id = _run_id()
+    _put(replicas[0], run_id, 2, STEP_LR)
+    _heard_at(replicas[1], run_id, 40, range(2))
+    rewound = httpx.post(f"{replicas[0].url}/v1/runs/{run_id}/rewind", headers=AUTH,
+                         json={"to_step": 15}, timeout=10)
+    assert rewound.status_code == 200, rewound.text
+    _until(lambda: _seen(replicas[1], run_id)["served_frontier"] == 15)
+    assert _seen(replicas[1], run_id)["progress"] == {0: 15, 1: 15}
+    assert _lr(replicas[1], run_id, 5000).status_code == 200
+    assert _seen(replicas[0], run_id)["progress"] == {0: 15, 1: 15}
+
+
+def _cut_listeners(database: str) -> int:
+    """Terminate every replica's ``LISTEN`` connection, as a network blip would: until each
+    reconnects (`store.notify.RECONNECT_DELAY` later), it hears of no other replica's write.
+    Returns how many were cut."""
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND query = %s AND pid <> pg_backend_pid()",
+            (f"LISTEN {notify.CHANNEL}",)).fetchall()
+    return sum(1 for (cut,) in rows if cut)
+
+
+def test_a_report_past_a_replica_s_frontier_but_served_by_the_other_is_accepted(
+        replicas: list[LRCastServer], database: str) -> None:
+    """A rank got its LR from replica 0, which wrote a frontier past replica 1's cached one;
+    replica 1 has not followed that write (its listener's connection was just cut, so no
+    notification reaches it), and the rank reports there with `at` past replica 1's
+    frontier. Replica 1 reads the run afresh before judging `at`: accepted, not 422."""
+    run_id = _run_id()
+    _put(replicas[0], run_id, 1)
+    assert _lr(replicas[1], run_id, 0).status_code == 200  # replica 1 caches the run
+    cached = _seen(replicas[1], run_id)["served_frontier"]
+    assert isinstance(cached, int) and cached > 0
+    assert _cut_listeners(database) == 2
+    step = cached + 5
+    assert _lr(replicas[0], run_id, step - 1, rank=0).status_code == 200  # past `cached`
+    assert _seen(replicas[1], run_id)["served_frontier"] == cached  # not followed yet
+    report = _report(replicas[1], run_id, step, 0, 1.0, at=step - 1)
+    assert report.status_code == 200, report.text
+    assert report.json()["decided"] is True

@@ -14,17 +14,15 @@ step with `--resume`; the membership epoch comes from `LRCAST_EPOCH`). Each rank
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
-import lrcast
 import lrcast.torch
 from tests.elastic.elastic_job import EVERY, metric
+from tests.elastic.job_args import job_client, job_parser
 
 PER_RANK_SAMPLES, SEQUENCE = 4, 128
 #: generation 0's global batch (4 ranks), the spec's `batch`: 16 samples, 2,048 tokens
@@ -64,18 +62,11 @@ def reports_at(step: int) -> bool:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--stop", type=int, required=True)
-    p.add_argument("--checkpoint-at", type=int, default=None)
-    p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--resume", action="store_true")
+    p = job_parser(__doc__)
     args = p.parse_args()
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     samples, tokens = global_batch(world_size)
-    client = lrcast.Client(timeouts=lrcast.Timeouts(connect=1.0, read=10.0, round=60.0),
-                           retries=lrcast.Retries(attempts=3, backoff=0.05, max_backoff=0.2))
+    client = job_client()
     jobs = {}
     for name, spec in VARIANTS.items():
         run = client.run(f"{args.run_id}-{name}", schedule=spec)  # world size, rank, epoch

@@ -11,16 +11,14 @@ to ``restart<N>/``): the LR its optimizer used at every step, and its reports.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import torch
 
-import lrcast
 import lrcast.torch
+from tests.elastic.job_args import job_client, job_parser
 
 WARMUP, EVERY, LR = 40, 10, 0.05
 SCHEDULE = {
@@ -41,13 +39,7 @@ def metric(rank: int, step: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--stop", type=int, required=True)
-    p.add_argument("--checkpoint-at", type=int, default=None)
-    p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--resume", action="store_true")
+    p = job_parser(__doc__)
     p.add_argument("--elastic", action="store_true",
                    help="one torchrun agent among several: in the first generation a gloo "
                         "barrier every step (so a peer's death fails the step and torchrun "
@@ -68,8 +60,7 @@ def main() -> None:
     if args.elastic:
         args.out = args.out / f"restart{restarts}"
         args.resume = restarts > 0
-    client = lrcast.Client(timeouts=lrcast.Timeouts(connect=1.0, read=10.0, round=60.0),
-                           retries=lrcast.Retries(attempts=3, backoff=0.05, max_backoff=0.2))
+    client = job_client()
     run = client.run(args.run_id, schedule=SCHEDULE)  # world size, rank, epoch: the launcher's
     param = torch.nn.Parameter(torch.zeros(4))
     optimizer = torch.optim.SGD([param], lr=LR, momentum=0.9)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -26,6 +28,15 @@ def _report(client: httpx.Client, run_id: str, step: int, rank: int, value: floa
             **extra: object) -> httpx.Response:
     return client.post(f"/v1/runs/{run_id}/reports",
                        json={"step": step, "rank": rank, "value": value, **extra})
+
+
+def _lr(client: httpx.Client, run_id: str, **params: object) -> httpx.Response:
+    return client.get(f"/v1/runs/{run_id}/lr", params=params)
+
+
+def _stale(answer: httpx.Response, epoch: int, sent_epoch: int) -> bool:
+    return answer.status_code == 409 and answer.json()["code"] == "stale_membership" and \
+        (answer.json()["epoch"], answer.json()["sent_epoch"]) == (epoch, sent_epoch)
 
 
 def test_a_change_drops_what_followed_discards_open_rounds_and_fences(client, run_id) -> None:
@@ -171,7 +182,7 @@ def test_the_client_changes_the_membership_when_its_generation_resumes(
         late.run(run_id, schedule=PLATEAU, world_size=2, rank=0, epoch=0)
 
 
-def test_a_stale_rank_cannot_report_through_the_client(server, run_id) -> None:
+def test_a_stale_rank_cannot_report_or_read_through_the_client(server, run_id) -> None:
     with lrcast.Client(server.url) as client:
         old = client.run(run_id, schedule=PLATEAU, world_size=1, rank=0, epoch=0)
         old.lr(0)
@@ -179,7 +190,70 @@ def test_a_stale_rank_cannot_report_through_the_client(server, run_id) -> None:
         new.membership(1, 0, 1)
         with pytest.raises(lrcast.errors.StaleMembership):
             old.report(5, 1.0)
+        assert old.lease is not None
+        with pytest.raises(lrcast.errors.StaleMembership) as refused:  # its next lease
+            old.lr(old.lease.horizon)
+        assert refused.value.body["epoch"] == 1 and refused.value.body["sent_epoch"] == 0
         assert new.report(5, 1.0).decided
+
+
+def test_a_rank_s_lr_query_is_fenced_by_its_epoch(server, run_id) -> None:
+    """GET .../lr with `epoch`: older than the run's is 409 stale_membership on the fast path
+    (a cached view), on the route, and on a cache miss; the run's own epoch is answered as
+    without it, byte for byte; a newer one as to an observer. Neither moves any progress."""
+    with server.client() as client:
+        assert _put(client, run_id, 2).status_code == 201
+        changed = client.post(f"/v1/runs/{run_id}/membership",
+                              json={"world_size": 2, "from_step": 0, "epoch": 1})
+        assert changed.status_code == 200, changed.text
+        assert _lr(client, run_id, step=40).status_code == 200  # cached, frontier past 40
+        plain = _lr(client, run_id, step=12, rank=0)
+        assert plain.status_code == 200
+        assert _lr(client, run_id, step=12, rank=0, epoch=1).content == plain.content
+        # the fast path declines a stale epoch; `via`, a key it does not take: the route
+        assert _stale(_lr(client, run_id, step=20, rank=1, epoch=0), 1, 0)
+        assert _stale(_lr(client, run_id, step=20, rank=1, epoch=0, via="route"), 1, 0)
+        observer = _lr(client, run_id, step=20, rank=5, epoch=2)  # a generation not made yet
+        assert observer.status_code == 200 and observer.content == \
+            _lr(client, run_id, step=20).content
+        assert _lr(client, run_id, step=20, rank=5, epoch=1).status_code == 422  # no rank 5
+        for bad in ("-1", "x", "1.5", str(2**53)):
+            invalid = client.get(f"/v1/runs/{run_id}/lr?step=3&rank=0&epoch={bad}")
+            assert invalid.status_code == 422 and invalid.json()["field"] == "epoch"
+        progress = client.get(f"/v1/runs/{run_id}").json()["progress"]
+        assert {p["rank"]: p["step"] for p in progress} == {0: 12}
+    server.kill()
+    server.start()  # a cold cache: the first query loads the run on the route
+    with server.client() as client:
+        assert _stale(_lr(client, run_id, step=20, rank=1, epoch=0), 1, 0)
+        assert _lr(client, run_id, step=12, rank=0, epoch=1).content == plain.content
+
+
+def test_a_stale_rank_s_long_poll_is_refused_not_held(server, run_id) -> None:
+    """At a barrier, a stale epoch's long-poll is 409 stale_membership at once (on the
+    long-poll path and the route); one held when a change makes its epoch stale is too."""
+    with server.client() as client:
+        assert _put(client, run_id, 2).status_code == 201
+        client.post(f"/v1/runs/{run_id}/membership",
+                    json={"world_size": 2, "from_step": 0, "epoch": 1}).raise_for_status()
+        assert _report(client, run_id, 10, 0, 1.0, epoch=1).status_code == 200  # 10 waits
+        started = time.monotonic()
+        assert _stale(_lr(client, run_id, step=12, rank=1, epoch=0, wait=20), 1, 0)
+        assert _stale(_lr(client, run_id, step=12, rank=1, epoch=0, wait=20, via="route"),
+                      1, 0)
+        assert time.monotonic() - started < 10
+        pending = _lr(client, run_id, step=12, rank=1, epoch=1, wait=0.2)
+        assert (pending.status_code, pending.json()["code"]) == (409, "round_pending")
+        def poll() -> httpx.Response:
+            with server.client() as other:
+                return _lr(other, run_id, step=12, rank=1, epoch=1, wait=20)
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(poll)
+            time.sleep(0.3)
+            assert not held.done()
+            client.post(f"/v1/runs/{run_id}/membership",  # discards the round at 10
+                        json={"world_size": 2, "from_step": 0, "epoch": 2}).raise_for_status()
+            assert _stale(held.result(timeout=10), 2, 1)
 
 
 def test_the_loss_curve_counts_each_generation_s_ranks(client, run_id) -> None:

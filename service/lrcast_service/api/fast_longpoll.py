@@ -6,9 +6,9 @@ paid 1,024 times in a row; through FastAPI that is about a millisecond each. The
 (`app.LRCastAPI`) hands this path what the `fast_lr` path did not answer; it takes only a
 well-formed query (`fast_lr.parse_query`) with ``wait > 0`` on a cached run whose barrier
 blocks the step, a valid token and a rank of the run. It then does the route's own work
-(`routes.lr.lr_body`: `LiveRuns.served`, the autopilot's directive, the view's pre-encoded
-body, the same bytes for every waiter of the round) and renders errors as the route's
-exception handlers do. Everything else goes on to the route.
+(`routes.lr.lr_body`: the rank's epoch fenced, `LiveRuns.served`, the autopilot's directive,
+the view's pre-encoded body, the same bytes for every waiter of the round) and renders
+errors as the route's exception handlers do. Everything else goes on to the route.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class FastLongPoll:
         self.auth = auth
         self.metrics = metrics
 
-    def _takes(self, scope: dict[str, Any]) -> tuple[str, int, int | None, float] | None:
-        """(run id, step, rank, wait) of a long-poll this path answers."""
+    def _takes(self, scope: dict[str, Any],
+               ) -> tuple[str, int, int | None, float, int | None] | None:
+        """(run id, step, rank, wait, epoch) of a long-poll this path answers."""
         path: str = scope["path"]
         run_id = path[len(PREFIX):-len(SUFFIX)]
         view = self.live.cached(run_id)
@@ -54,13 +55,13 @@ class FastLongPoll:
         query = parse_query(scope["query_string"])
         if query is None:
             return None
-        step, rank = query
+        step, rank, epoch = query
         wait = _wait(scope["query_string"])
         if wait <= 0 or step < view.barrier or (rank is not None and rank >= view.world_size):
             return None
         if self.auth.enabled and not self.auth.allows(authorization(scope["headers"])):
             return None
-        return run_id, step, rank, wait
+        return run_id, step, rank, wait, epoch
 
     async def answer(self, scope: dict[str, Any], send: Any) -> bool:
         """Answer and return True if this is a long-poll at a barrier."""
@@ -71,9 +72,9 @@ class FastLongPoll:
         taken = self._takes(scope)
         if taken is None:
             return False
-        run_id, step, rank, wait = taken
+        run_id, step, rank, wait, epoch = taken
         try:
-            status, body = 200, await lr_body(self.live, run_id, step, rank, wait)
+            status, body = 200, await lr_body(self.live, run_id, step, rank, wait, epoch)
         except Exception as exc:  # noqa: BLE001 - answered as the route's handlers do
             status, body = error_answer(exc, "GET", scope["path"])
         await send({"type": "http.response.start", "status": status,

@@ -1,12 +1,13 @@
 """The fast path of ``GET /v1/runs/{run_id}/lr``: the one place that bypasses FastAPI.
 
 It answers only a GET of that exact path whose run is cached, whose query is well-formed
-(``step``, optional ``rank`` and ``wait``), whose token is valid, and whose step is below both
-the persisted served frontier and any undecided plateau round: then the answer is the view's
-encoded body, the same bytes the FastAPI route returns (both call `RunView.lr_body`).
-Everything else (cache misses, frontier extensions, the barrier's long-poll, any error) goes
-on to the FastAPI route. It counts its requests in the same metrics, under the same route
-template.
+(``step``, optional ``rank``, ``wait`` and ``epoch``, the epoch the view's own), whose token is
+valid, and whose step is below both the persisted served frontier and any undecided plateau
+round: then the answer is the view's encoded body, the same bytes the FastAPI route returns
+(both call `RunView.lr_body`).
+Everything else (cache misses, frontier extensions, the barrier's long-poll, another epoch,
+any error) goes on to the FastAPI route. It counts its requests in the same metrics, under
+the same route template.
 
 Two ways in: `FastLR.body`, which the HTTP protocol (`http_protocol.py`) calls as soon as a
 request's headers are parsed, before any ASGI scope, task or middleware exists (then the
@@ -49,10 +50,10 @@ def _wait_ok(raw: bytes) -> bool:
     return math.isfinite(wait) and 0 <= wait <= 3600
 
 
-def parse_query(qs: bytes) -> tuple[int, int | None] | None:
-    """(step, rank) from ``step=N[&rank=R][&wait=W]``, or None to let the route decide (a
-    key twice, an unknown key, a value FastAPI might read otherwise)."""
-    step = rank = None
+def parse_query(qs: bytes) -> tuple[int, int | None, int | None] | None:
+    """(step, rank, epoch) from ``step=N[&rank=R][&wait=W][&epoch=E]``, or None to let the
+    route decide (a key twice, an unknown key, a value FastAPI might read otherwise)."""
+    step = rank = epoch = None
     waited = False
     for part in qs.split(b"&"):
         key, _, value = part.partition(b"=")
@@ -68,13 +69,19 @@ def parse_query(qs: bytes) -> tuple[int, int | None] | None:
             rank = _int(value)
             if rank is None:
                 return None
+        elif key == b"epoch":
+            if epoch is not None:
+                return None
+            epoch = _int(value)
+            if epoch is None or epoch > MAX_STEP:
+                return None
         elif key == b"wait":  # no round is pending on the fast path: nothing to wait for
             if waited or not _wait_ok(value):
                 return None
             waited = True
         else:
             return None
-    return None if step is None else (step, rank)
+    return None if step is None else (step, rank, epoch)
 
 
 class FastLR:
@@ -100,9 +107,11 @@ class FastLR:
         parsed = parse_query(query)
         if parsed is None:
             return None
-        step, rank = parsed
+        step, rank, epoch = parsed
         if step >= view.servable_below:
             return None
+        if epoch is not None and epoch != view.epoch:
+            return None  # the route answers (409 stale_membership, or an observer's read)
         if rank is not None:
             if rank >= view.world_size or run_id in live.committing:
                 return None  # the route answers (a rank's read waits for reports in flight)
@@ -130,8 +139,10 @@ class FastLR:
         parsed = None if view is None else parse_query(query)
         if view is None or parsed is None:
             return None
-        step, rank = parsed
+        step, rank, epoch = parsed
         if step < view.frontier or (view.barrier is not None and step >= view.barrier):
+            return None
+        if epoch is not None and epoch != view.epoch:
             return None
         if rank is not None and (rank >= view.world_size or view.directive is not None):
             return None

@@ -18,6 +18,10 @@ WaitQ = Annotated[float, Query(ge=0, le=3600, allow_inf_nan=False,
                                description="long-poll: seconds to wait for a pending plateau "
                                            "round (capped by the server, 60 s by default)")]
 RankQ = Annotated[int | None, Query(ge=0, le=65535)]
+EpochQ = Annotated[int | None, Query(ge=0, le=MAX_STEP, description=(
+    "the rank's membership epoch: older than the run's is 409 stale_membership; newer is "
+    "answered as to an observer (no rank, no progress) until the change is made (none: not "
+    "checked)"))]
 
 StopQ = Annotated[int, Query(ge=1, le=MAX_STEP)]
 StrideQ = Annotated[int, Query(ge=1, le=MAX_STEP)]

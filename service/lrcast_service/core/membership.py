@@ -15,9 +15,10 @@ reports recorded in the ``membership`` event. A generation covers the rounds aft
 by its ranks; a report at or before the current generation's `from_step` that is not a retry
 of a counted one is `RoundClosed`, so no round is decided twice or with a stale count.
 
-Fencing: a report (or lease) may carry the sender's epoch; an epoch older than the run's is
-`StaleMembership` (a straggler of an old generation counts in no round of the new one), a
-newer one is `MembershipPending` for a report (the change must be made first).
+Fencing: a report, a lease or a rank's LR query may carry the sender's epoch; an epoch older
+than the run's is `StaleMembership` (a straggler of an old generation counts in no round of
+the new one, and reads no LR as a rank of the run), a newer one is `MembershipPending` for a
+report (the change must be made first) and an observer's read for a lease or LR query.
 
 Idempotent per epoch: the current generation again is a no-op; its epoch with another
 `world_size` or `from_step`, or an older epoch, is `MembershipConflict`.
@@ -34,7 +35,7 @@ from .record import RunRecord
 from .rewind import rewind_to
 
 __all__ = ["Generation", "MembershipResult", "change", "check_epoch", "current",
-           "generations", "in_force", "superseded", "world_size_at"]
+           "generations", "in_force", "observer", "superseded", "world_size_at"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ def check_epoch(rec: RunRecord, epoch: int | None, *, newer_ok: bool = False) ->
         raise StaleMembership(epoch, now)
     if epoch > now and not newer_ok:
         raise MembershipPending(epoch, now)
+
+
+def observer(rec: RunRecord, epoch: int | None) -> bool:
+    """Whether a rank's read (a lease, an LR query) under `epoch` is answered as to an
+    observer (no rank, no progress): its generation is newer than the run's, whose
+    membership change is not made yet. `StaleMembership` for an older one."""
+    check_epoch(rec, epoch, newer_ok=True)
+    return epoch is not None and epoch > current(rec).epoch
 
 
 def superseded(gens: list[Generation], new: Generation) -> list[Generation]:

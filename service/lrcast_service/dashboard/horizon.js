@@ -1,8 +1,12 @@
-// How many steps "the whole schedule" spans, read from the spec (the engine's types).
+// How many steps "the whole schedule" spans, read from the spec (the engine's types; a
+// sample or token clock's lengths turned into steps with the spec's batch).
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-/** The length of a schedule in steps, or null when the spec does not end by itself. */
+/**
+ * The length of a schedule in its clock's unit (steps, or samples or tokens on such a
+ * clock), or null when the spec does not end by itself.
+ */
 export function scheduleLength(spec) {
   if (!spec || typeof spec !== 'object') return null;
   const last = (xs) => (Array.isArray(xs) && xs.length ? num(xs[xs.length - 1]) : null);
@@ -50,18 +54,69 @@ export function scheduleLength(spec) {
   }
 }
 
+/** The log's unit of each clock (`lrcast/schedules/_clock.py`); the step clock has none. */
+const UNIT = { sample: 'samples', token: 'tokens' };
+
+/**
+ * One unit's run-length log from a spec's `batch` (from step 0) and `batch_schedule`:
+ * [[from_step, amount], ...] by step; an entry that does not name the unit leaves the amount
+ * in force.
+ */
+function unitLog(spec, unit) {
+  const byStep = new Map();
+  const put = (step, entry) => {
+    const amount = entry && typeof entry === 'object' ? num(entry[unit]) : null;
+    if (num(step) !== null && amount !== null && amount >= 0) byStep.set(step, amount);
+  };
+  put(0, spec && spec.batch);
+  for (const e of Array.isArray(spec && spec.batch_schedule) ? spec.batch_schedule : []) put(e && e.from_step, e);
+  return [...byStep].sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * How many steps from `origin` consume `amount` by `log` (the first n with C(origin + n) -
+ * C(origin) >= amount, C the clock position: what the steps before consumed); null where the
+ * log does not say (no amount at step 0, or nothing consumed from some step on).
+ */
+function stepsConsuming(log, origin, amount) {
+  if (!log.length || log[0][0] !== 0) return null;
+  let left = amount;
+  for (let i = 0; i < log.length; i++) {
+    const [start, batch] = log[i];
+    const end = i + 1 < log.length ? log[i + 1][0] : Infinity;
+    const from = Math.max(start, origin);
+    if (from >= end || batch === 0) continue;
+    if (end === Infinity || left <= (end - from) * batch) return from - origin + Math.ceil(left / batch);
+    left -= (end - from) * batch;
+  }
+  return null;
+}
+
+/**
+ * A schedule's length in steps from `origin`: `scheduleLength`, which is in the unit of the
+ * spec's clock, turned into steps on a sample or token clock with the batch the run's spec
+ * (`logSpec`: its `batch` and `batch_schedule`) gives each step; null when not known.
+ */
+export function lengthInSteps(schedule, logSpec = schedule, origin = 0) {
+  const length = scheduleLength(schedule);
+  const unit = schedule && typeof schedule === 'object' ? UNIT[schedule.clock] : undefined;
+  if (length === null || unit === undefined) return length;
+  return stepsConsuming(unitLog(logSpec, unit), origin, length);
+}
+
 /**
  * Steps to draw for a run by default: the whole schedule (the recorded total or the spec's
- * length), every amended segment to its own end, every amendment, rewind and decision with
+ * length, in steps whatever its clock: `lengthInSteps`), every amended segment to its own end, every amendment, rewind and decision with
  * room after it, and past the furthest rank; so nothing the run did is off the chart.
  */
 export function runHorizon(run, events = []) {
   const recorded = run.metadata && num(run.metadata.total_steps);
-  const ends = [recorded ?? scheduleLength(run.schedule) ?? 1000];
+  const ends = [recorded ?? lengthInSteps(run.schedule) ?? 1000];
   const withRoom = (step) => step + Math.max(50, Math.round(step * 0.1));
   for (const seg of (run.timeline || []).slice(1)) {
-    const length = scheduleLength(seg.schedule);
-    if (length !== null) ends.push((num(seg.origin) ?? seg.from_step) + length);
+    const origin = num(seg.origin) ?? seg.from_step;
+    const length = lengthInSteps(seg.schedule, run.schedule, origin);
+    if (length !== null) ends.push(origin + length);
     ends.push(withRoom(seg.from_step));
   }
   for (const e of events) {

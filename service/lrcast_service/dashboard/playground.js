@@ -1,7 +1,7 @@
 // Playground: edit a spec, see its curve from POST /v1/preview as you type, create a run.
 import { api, ApiError, request } from './api.js';
 import { plot } from './chart.js';
-import { scheduleLength } from './horizon.js';
+import { lengthInSteps } from './horizon.js';
 import { lineOf, parseWithSpans, spanOf } from './jsonpos.js';
 import { debounce, fill, fmt, h } from './util.js';
 
@@ -25,7 +25,7 @@ const CATALOG_SIMULATE = { every: 50, start: 2.5, floor: 0.8, tau: 300, noise: 0
 
 /** A catalog entry as a preset: its example over the schedule's own length. */
 export function catalogPreset(entry) {
-  const steps = scheduleLength(entry.example);
+  const steps = lengthInSteps(entry.example);
   return {
     id: `type-${entry.type}`, name: entry.type, schedule: entry.example,
     note: `${entry.type}: the engine's example spec (GET /v1/schedule-types).`,

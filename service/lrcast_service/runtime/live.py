@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lrcast.schedules import Timeline
 
-from ..core import frontier, rounds, timeline
+from ..core import frontier, membership, rounds, timeline
 from ..core.changes import Change, History
 from ..core.errors import RoundPending, RunNotFound
 from ..core.record import RunRecord
@@ -98,6 +98,8 @@ class RunView:
         self.version = rec.version
         self.frontier = rec.frontier
         self.world_size = rec.world_size
+        #: the membership epoch in force (`core.membership`): a rank's older one is fenced
+        self.epoch = membership.current(rec).epoch
         self.timeline: Timeline = timeline.build_timeline(rec)
         self.metric_driven = timeline.metric_driven(rec)
         #: the first undecided round: no LR at or beyond it is answered until it is decided
@@ -265,6 +267,7 @@ class LiveRuns:
         if old is not None:
             self.view_bytes -= old.weight
             self._forget_rounds(old, keep=rec.open_rounds)
+            self._went_back(old, view)
         self.views[rec.run_id] = view
         self.view_bytes += view.weight
         if rec.open_rounds:
@@ -276,6 +279,17 @@ class LiveRuns:
         if old is None or old.barrier != view.barrier or old.version != view.version:
             self._wake(rec.run_id)
         return view
+
+    def _went_back(self, old: RunView, new: RunView) -> None:
+        """A record that went back, committed by this process or by another replica: after
+        a membership change (a newer epoch) or a rewind (a frontier below the view's), this
+        process's progress of the run's ranks goes back as the persisted progress did
+        (`rewound`), so no later write of it carries a rank's step from before."""
+        if new.epoch > old.epoch:
+            gen = membership.current(new.record)
+            self.rewound(new.run_id, gen.from_step, gen.world_size)
+        elif new.frontier < old.frontier:
+            self.rewound(new.run_id, new.frontier)
 
     def _wake(self, run_id: str) -> None:
         changed = self._changed.pop(run_id, None)

@@ -37,9 +37,8 @@ async def lease(run_id: RunId, body: LeaseIn, live: LiveDep, key: KeyDep,
     progress) until that generation's membership change is made. `consumption` entries are
     recorded first, as by ``POST .../consumption`` (and refused the same way)."""
     view = await live.view(run_id)
-    membership.check_epoch(view.record, body.epoch, newer_ok=True)
     # a generation the run does not know yet: an observer until its membership change
-    observer = body.epoch is not None and body.epoch > membership.current(view.record).epoch
+    observer = membership.observer(view.record, body.epoch)
     rank, at = (None, None) if observer else (body.rank, body.at)
     frontier.check_rank(view.world_size, rank)
     frontier.check_at(at, body.step + 1, "a lease's step is the rank's next one at most")

@@ -11,37 +11,58 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from ...core import autopilot, frontier, timeline
+from ...core import autopilot, frontier, membership, timeline
 from ...core.errors import RewindDirective
 from ...runtime.live import LiveRuns
 from ..deps import LiveDep
 from ..errors import conflicts
 from ..models import LR, MAX_STEP, LRRange, ResolvedTimeline
-from ..params import RankQ, RunId, StepQ, StopQ, StrideQ, WaitQ
+from ..params import EpochQ, RankQ, RunId, StepQ, StopQ, StrideQ, WaitQ
 
 router = APIRouter(prefix="/v1", tags=["lr"])
 
 
 @router.get("/runs/{run_id}/lr", response_model=LR, responses=conflicts(
     "round_pending (with step, missing_ranks)", "rewind (an autopilot directive for this rank)",
-    "run_unreadable"))
+    "stale_membership (with epoch, sent_epoch)", "run_unreadable"))
 async def get_lr(run_id: RunId, step: StepQ, live: LiveDep, rank: RankQ = None,
-                 wait: WaitQ = 0.0) -> Response:
+                 wait: WaitQ = 0.0, epoch: EpochQ = None) -> Response:
     """The LR of every parameter group at `step`. Every rank gets the same answer for the
     same step: an amendment can no longer take effect at a step once it was served. While
     the plateau round at some step s <= `step` waits for reports, waits up to `wait` seconds
-    for it, then 409 round_pending."""
-    frontier.check_rank((await live.view(run_id)).world_size, rank)
-    return Response(await lr_body(live, run_id, step, rank, wait),
+    for it, then 409 round_pending. A rank's `epoch` older than the run's membership epoch
+    is 409 stale_membership; a newer one is answered as to an observer (no rank, no
+    progress) until that generation's membership change is made."""
+    return Response(await lr_body(live, run_id, step, rank, wait, epoch),
                     media_type="application/json")
 
 
+async def querying_rank(live: LiveRuns, run_id: str, rank: int | None,
+                        epoch: int | None) -> int | None:
+    """The rank a query speaks for: `rank`, checked against the run's world size; None for
+    an observer (`core.membership.observer`: a generation the run does not know yet);
+    `StaleMembership` for an epoch older than the run's."""
+    view = await live.view(run_id)
+    if epoch is not None and epoch > view.epoch and live.replication is not None:
+        # replicas: the change may have been made on another one, whose notification this
+        # view has not followed yet: read the run afresh
+        await live.refresh(run_id)
+        view = await live.view(run_id)
+    if membership.observer(view.record, epoch):
+        return None
+    frontier.check_rank(view.world_size, rank)
+    return rank
+
+
 async def lr_body(live: LiveRuns, run_id: str, step: int, rank: int | None,
-                  wait: float) -> bytes:
-    """The route's work once the rank is checked, shared with the long-poll path
-    (`api/fast_longpoll.py`): the step served (past the barrier, within `wait`), then its
-    encoded answer; a rank the autopilot's directive stops is `RewindDirective` (409)."""
+                  wait: float, epoch: int | None = None) -> bytes:
+    """The route's work, shared with the long-poll path (`api/fast_longpoll.py`): the rank
+    checked and fenced (`querying_rank`), the step served (past the barrier, within
+    `wait`), then its encoded answer; a rank the autopilot's directive stops is
+    `RewindDirective` (409)."""
+    rank = await querying_rank(live, run_id, rank, epoch)
     view, _ = await live.served(run_id, step, 1, rank, wait)
+    membership.check_epoch(view.record, epoch, newer_ok=True)  # a change while it waited
     directive = autopilot.blocking_directive(view.record, rank, step)
     if directive is not None:  # this rank must rewind first (409 rewind)
         raise RewindDirective(directive)

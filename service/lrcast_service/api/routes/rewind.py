@@ -8,7 +8,6 @@ from ...core import autopilot
 from ...core import rewind as rule
 from ...core.changes import Change, History
 from ...core.record import RunRecord
-from ..deps import LiveDep
 from ..errors import conflicts
 from ..idempotency import KeyDep, encode
 from ..models import RewindIn, RewindOut
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["rewind"])
 
 @router.post("/runs/{run_id}/rewind", response_model=RewindOut,
              responses=conflicts("run_unreadable"))
-async def rewind(run_id: RunId, body: RewindIn, live: LiveDep, key: KeyDep) -> Response:
+async def rewind(run_id: RunId, body: RewindIn, key: KeyDep) -> Response:
     """The job resumed from a checkpoint saved at `to_step`, after that step's round (if
     any) was decided: reports, rounds and decisions after `to_step` are dropped, the plateau
     state is restored to what it was at `to_step`, amendments stay, and the served frontier
@@ -38,12 +37,7 @@ async def rewind(run_id: RunId, body: RewindIn, live: LiveDep, key: KeyDep) -> R
                 return acked
         return rule.rewind(rec, history, body.to_step, body.resume_id)
 
-    def rewound(applied: bool) -> None:
-        if applied:
-            live.rewound(run_id, body.to_step)
-
     return await key.apply(
         run_id, ack_or_rewind,
         lambda rec, applied: encode(RewindOut(run_id=run_id, to_step=body.to_step,
-                                              version=rec.version, applied=applied)),
-        after=rewound)
+                                              version=rec.version, applied=applied)))

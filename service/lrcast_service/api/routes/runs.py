@@ -32,7 +32,7 @@ from ..models import (
     check_json,
 )
 from ..params import RunAfterQ, RunId
-from .membership import forget_rewound, generations
+from .membership import generations
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 log = logging.getLogger("lrcast.service")
@@ -108,8 +108,7 @@ async def _change_membership(run_id: str, body: RunCreate, live: LiveRuns,
             from_step = history.latest_checkpoint(MAX_STEP + 1) or 0
         return membership.change(rec, history, body.epoch, body.world_size, from_step)
 
-    answer = await key.apply(run_id, change, lambda rec, _: encode(_run(RunView(rec), live)),
-                             after=forget_rewound(live, run_id))
+    answer = await key.apply(run_id, change, lambda rec, _: encode(_run(RunView(rec), live)))
     await _set_policy(run_id, body, live)
     return answer
 
