@@ -37,8 +37,9 @@ KEEP_ALIVE_TIMEOUT = 5.0
 _PREFIX, _SUFFIX = PREFIX.encode(), SUFFIX.encode()
 _OK = STATUS_LINE[200]
 _JSON_LENGTH = b"content-type: application/json\r\ncontent-length: "
-#: headers that make a GET more than its line and its host (the app handles those)
-_NOT_FAST = frozenset((b"content-length", b"transfer-encoding", b"expect", b"upgrade",
+#: headers that make a GET more than its line and its host (the app handles those); a
+#: ``content-length`` other than 0 (some clients send 0 with every request: no body)
+_NOT_FAST = frozenset((b"transfer-encoding", b"expect", b"upgrade",
                        b"x-forwarded-for", b"x-forwarded-proto", b"forwarded"))
 
 
@@ -166,7 +167,7 @@ class LRCastHttpProtocol(HttpToolsProtocol):
             return False
         authorization = None
         for name, value in self.headers:
-            if name in _NOT_FAST:
+            if name in _NOT_FAST or (name == b"content-length" and value.strip() != b"0"):
                 return False
             if name == b"authorization" and authorization is None:  # the first, as the gate
                 authorization = value

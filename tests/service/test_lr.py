@@ -175,7 +175,8 @@ def test_pipelined_queries_are_answered_in_order_on_every_path(
         client: httpx.Client, server: LRCastServer, run_id: str) -> None:
     """The fast path answers as soon as a request's headers are parsed: requests pipelined
     on one connection, some of them for the FastAPI route (past the frontier, a body, an
-    unknown run), are still answered each once, in order, with the route's bytes."""
+    unknown run), are still answered each once, in order, with the route's bytes; so is a
+    GET that says ``content-length: 0`` (answered on the fast path: it has no body)."""
     client.put(f"/v1/runs/{run_id}", json=run_body())
     client.get(f"/v1/runs/{run_id}/lr?step=3")  # cached, frontier past step 3
     expected = {step: client.get(f"/v1/runs/{run_id}/lr?step={step}&x=1").content
@@ -183,12 +184,14 @@ def test_pipelined_queries_are_answered_in_order_on_every_path(
     get = "GET /v1/runs/{}/lr?step={} HTTP/1.1\r\nHost: x\r\n{}\r\n"
     data = "".join([get.format(run_id, 1, ""), get.format(run_id, 500, ""),
                     get.format(run_id, 2, "content-length: 2\r\n") + "{}",
-                    get.format("no-such-run", 1, ""), get.format(run_id, 3, "")]).encode()
-    answers = _raw(server.url, data, 5)
+                    get.format("no-such-run", 1, ""), get.format(run_id, 3, ""),
+                    get.format(run_id, 1, "content-length: 0\r\n"),
+                    get.format(run_id, 2, "")]).encode()
+    answers = _raw(server.url, data, 7)
     assert [head.split(b"\r\n")[0] for head, _ in answers] == \
-        [b"HTTP/1.1 200 OK"] * 3 + [b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"]
-    assert [body for _, body in answers[:3]] + [answers[4][1]] == \
-        [expected[1], expected[500], expected[2], expected[3]]
+        [b"HTTP/1.1 200 OK"] * 3 + [b"HTTP/1.1 404 Not Found"] + [b"HTTP/1.1 200 OK"] * 3
+    assert [body for _, body in answers[:3]] + [body for _, body in answers[4:]] == \
+        [expected[1], expected[500], expected[2], expected[3], expected[1], expected[2]]
     assert all(b"content-type: application/json" in head.lower() for head, _ in answers)
 
 
