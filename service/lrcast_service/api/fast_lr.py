@@ -50,38 +50,31 @@ def _wait_ok(raw: bytes) -> bool:
     return math.isfinite(wait) and 0 <= wait <= 3600
 
 
+#: the integer parameters the fast path reads, and the largest each may be (None: any; the
+#: route judges a rank past the run's world size)
+_INTEGERS = {b"step": MAX_STEP, b"rank": None, b"epoch": MAX_STEP}
+
+
 def parse_query(qs: bytes) -> tuple[int, int | None, int | None] | None:
     """(step, rank, epoch) from ``step=N[&rank=R][&wait=W][&epoch=E]``, or None to let the
     route decide (a key twice, an unknown key, a value FastAPI might read otherwise)."""
-    step = rank = epoch = None
+    integers: dict[bytes, int] = {}
     waited = False
     for part in qs.split(b"&"):
         key, _, value = part.partition(b"=")
-        if key == b"step":
-            if step is not None:
+        if key in _INTEGERS:
+            number, bound = _int(value), _INTEGERS[key]
+            if key in integers or number is None or (bound is not None and number > bound):
                 return None
-            step = _int(value)
-            if step is None or step > MAX_STEP:
-                return None
-        elif key == b"rank":
-            if rank is not None:
-                return None
-            rank = _int(value)
-            if rank is None:
-                return None
-        elif key == b"epoch":
-            if epoch is not None:
-                return None
-            epoch = _int(value)
-            if epoch is None or epoch > MAX_STEP:
-                return None
+            integers[key] = number
         elif key == b"wait":  # no round is pending on the fast path: nothing to wait for
             if waited or not _wait_ok(value):
                 return None
             waited = True
         else:
             return None
-    return None if step is None else (step, rank, epoch)
+    step = integers.get(b"step")
+    return None if step is None else (step, integers.get(b"rank"), integers.get(b"epoch"))
 
 
 class FastLR:
