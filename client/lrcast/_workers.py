@@ -1,8 +1,9 @@
 """The threads a sync `Client` drives its background flows on (lease renewals, loss batches).
 
-A thread per renewal cost the process more CPU than the renewal's own request (the thread's
-start, and handing it the GIL). So a client keeps its threads: its first background job
-starts one (a daemon) and it then waits, blocked on a queue, for the next. A job that comes
+A new thread per renewal cost the process about as much CPU again as the renewal's request
+(its start, the training thread waiting for it to run). So a client keeps its threads: its
+first background job starts one (a daemon), which then waits, blocked on a queue, for the
+next. A job that comes
 while every thread is busy (a renewal behind a loss batch to a black-holed replica, two runs
 renewing at once) gets a thread of its own, so no job waits behind another; the threads stay
 until `close`. In a forked child (a DataLoader worker) the parent's threads do not exist: the
