@@ -84,7 +84,9 @@ class Workers:
             self._closed = True
             threads = list(self._threads)
         deadline = time.monotonic() + timeout
+        current = threading.current_thread()  # the garbage collector may run on a worker
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread is not current:
+                thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]

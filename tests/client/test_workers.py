@@ -82,6 +82,17 @@ def test_closed_workers_refuse_jobs_and_stop_their_threads():
     assert workers.threads == 0
 
 
+def test_closed_from_one_of_its_own_threads_it_stops_them_all():
+    # a client that becomes garbage while a renewal runs is collected on that thread
+    workers = Workers("lrcast-background-own")
+    closed = threading.Event()
+    workers.submit(lambda: (workers.close(1.0), closed.set()))
+    assert closed.wait(5.0), "close() on a worker thread raised or hung"
+    assert wait_for(lambda: not any(t.name.startswith("lrcast-background-own")
+                                    for t in threading.enumerate()))
+    assert workers.submit(lambda: None) is False
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_starts_its_own_thread():
     workers = Workers("lrcast-background-test")
