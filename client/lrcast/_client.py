@@ -32,6 +32,7 @@ from ._env import (
 from ._flow import Attempt, Command, Exchange, Flow, Sleep, Spawn, advance
 from ._run import AsyncRun, Run, RunBase
 from ._types import Request
+from ._workers import Workers
 
 URLs = str | Sequence[str] | None
 T = TypeVar("T")
@@ -135,8 +136,10 @@ class Client(BaseClient):
     _http: httpx.Client
 
     def _open(self, transport: httpx.BaseTransport | None) -> httpx.Client:
-        #: flows running on their own threads (lease renewals), joined on close
-        self._renewals: set[threading.Thread] = set()
+        #: the threads background flows (lease renewals, loss batches) run on; stopped on
+        #: close, or once the client is garbage (they hold no reference to it)
+        self._workers = Workers("lrcast-background")
+        weakref.finalize(self, self._workers.close, 0.0).atexit = False
         _OPEN_CLIENTS.add(self)
         return httpx.Client(headers=self._headers(), transport=transport)
 
@@ -187,14 +190,12 @@ class Client(BaseClient):
         for run in self._runs:
             run.flush_losses()
         self._http.close()
-        self._join_renewals()
+        self._stop_workers()
 
-    def _join_renewals(self, timeout: float = 2.0) -> None:
-        # no renewal thread may outlive the client: a thread still in a request when the
+    def _stop_workers(self, timeout: float = 2.0) -> None:
+        # no background thread may outlive the client: a thread still in a request when the
         # interpreter exits can abort a process that also runs torch.distributed
-        deadline = time.monotonic() + timeout
-        for thread in list(self._renewals):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._workers.close(timeout)
 
     def __enter__(self) -> Client:
         return self
@@ -204,25 +205,24 @@ class Client(BaseClient):
 
 
 class _ThreadJob:
-    """A flow driven on a daemon thread (a lease renewal), so a slow or black-holed service
-    never stalls the training thread."""
+    """A flow driven on one of the client's threads (a lease renewal), so a slow or
+    black-holed service never stalls the training thread."""
 
     def __init__(self, client: Client, spawn: Spawn) -> None:
         self._value: Any = None
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(client, spawn.flow),
-                                        daemon=True, name=spawn.name)
-        client._renewals.add(self._thread)
-        self._thread.start()
+        self._client, self._flow = client, spawn.flow
+        if not client._workers.submit(self._work):  # closed: as a renewal that failed
+            self._done.set()
 
-    def _work(self, client: Client, flow: Flow[Any]) -> None:
+    def _work(self) -> None:
         try:
-            self._value = client._drive(flow)
+            self._value = self._client._drive(self._flow)
         except Exception:  # any failure: the caller keeps what it has and retries later
             self._value = None
         finally:
             self._done.set()
-            client._renewals.discard(self._thread)
+            self._client = self._flow = None  # type: ignore[assignment]
 
     @property
     def finished(self) -> bool:
@@ -312,7 +312,7 @@ _OPEN_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 @atexit.register
-def _join_renewals_at_exit() -> None:
-    """Let renewals in flight finish (briefly) for clients never closed."""
+def _stop_workers_at_exit() -> None:
+    """Let background flows in flight finish (briefly) for clients never closed."""
     for client in list(_OPEN_CLIENTS):
-        client._join_renewals(timeout=1.0)
+        client._stop_workers(timeout=1.0)

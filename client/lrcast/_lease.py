@@ -38,15 +38,19 @@ class Lease:
     timeline_json: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], previous: Lease | None = None) -> Lease:
-        """The lease the service sent; its timeline is `previous`'s if the service sent the
-        same one (a renewal usually does: nothing is parsed again)."""
-        raw, log = data["timeline"], data.get("consumption")
-        if previous is not None and previous.timeline_json == raw:  # on the log sent now
-            timeline = Timeline(previous.timeline.segments,
-                                None if log is None else Consumption.from_json(log))
+    def from_json(cls, data: Mapping[str, Any], previous: Lease | None = None,
+                  consumption: Consumption | None = None) -> Lease:
+        """The lease the service sent, evaluated on `consumption` (default: the log it sent);
+        its timeline is `previous`'s if the service sent the same one (a renewal usually
+        does: nothing is parsed or built again)."""
+        raw = data["timeline"]
+        if consumption is None and (log := data.get("consumption")) is not None:
+            consumption = Consumption.from_json(log)
+        if previous is not None and previous.timeline_json == raw:
+            timeline = (Timeline(previous.timeline.segments) if consumption is None
+                        else previous.timeline.with_consumption(consumption))
         else:
-            timeline = Timeline.from_json(raw, log)
+            timeline = Timeline.from_json(raw, consumption)
         return cls(run_id=str(data["run_id"]), version=int(data["version"]),
                    timeline=timeline, start=int(data["start"]),
                    horizon=int(data["horizon"]), metric_driven=bool(data["metric_driven"]),

@@ -437,7 +437,7 @@ class RunBase:
         """A lease answered for `step`: the barrier at any round <= step has passed."""
         self._absorb(data.get("consumption"))
         old = self._book.lease
-        lease = Lease.from_json(data, old).with_consumption(self._consumption)
+        lease = Lease.from_json(data, old, self._consumption)
         book = self._book
         if book.pending_round is not None and book.pending_round <= step:
             book.pending_round = None
