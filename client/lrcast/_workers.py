@@ -8,6 +8,11 @@ while every thread is busy (a renewal behind a loss batch to a black-holed repli
 renewing at once) gets a thread of its own, so no job waits behind another; the threads stay
 until `close`. In a forked child (a DataLoader worker) the parent's threads do not exist: the
 child's first job starts its own.
+
+Not `concurrent.futures.ThreadPoolExecutor`, which reuses idle threads too: its
+`max_workers` is a bound a job waits behind when reached (a renewal behind stuck loss batches),
+and an executor inherited by a forked child counts the parent's threads, which do not exist
+there, so the child's jobs never run.
 """
 
 from __future__ import annotations
