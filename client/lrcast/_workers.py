@@ -12,7 +12,7 @@ child's first job starts its own.
 Not `concurrent.futures.ThreadPoolExecutor`, which reuses idle threads too: its
 `max_workers` is a bound a job waits behind when reached (a renewal behind stuck loss batches),
 and an executor inherited by a forked child counts the parent's threads, which do not exist
-there, so the child's jobs never run.
+there (idle or at the bound), so the child's jobs may never run.
 """
 
 from __future__ import annotations
