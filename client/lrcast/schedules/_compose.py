@@ -63,12 +63,12 @@ class Multiplicative(Schedule):
         return self.first("initial") * self.span(1, step)
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
-        c = self.cum(step)
-        return tuple([b * c for b in self.base_lrs])
+        c, base = self.cum(step), self.base_lrs
+        return (base[0] * c,) if len(base) == 1 else tuple([b * c for b in base])
 
 
 def _scale(lrs: LRs, factor: float) -> LRs:
-    return tuple([x * factor for x in lrs])
+    return (lrs[0] * factor,) if len(lrs) == 1 else tuple([x * factor for x in lrs])
 
 
 def _initial_after(member: Schedule, before: LRs | None) -> LRs:
@@ -202,7 +202,8 @@ class ChainedScheduler(Schedule):
         for m in self.before:
             f *= m.span(e1 + 1, step)
         lift = (1 - math.cos(math.pi / t)) / 2
-        return tuple([b * lift * f for b in cos.base_lrs])
+        base = cos.base_lrs
+        return (base[0] * lift * f,) if len(base) == 1 else tuple([b * lift * f for b in base])
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
         return self.evaluate(step, self.start, "initial")

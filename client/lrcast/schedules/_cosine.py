@@ -31,8 +31,10 @@ class CosineAnnealingLR(Schedule):
         return (1 + math.cos(math.pi * step / self.T_max)) / 2
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
-        eta, c = self.eta_min, self.cos_factor(step)
-        return tuple([eta + (b - eta) * c for b in self.base_lrs])
+        eta, c, base = self.eta_min, self.cos_factor(step), self.base_lrs
+        if len(base) == 1:
+            return (eta + (base[0] - eta) * c,)
+        return tuple([eta + (b - eta) * c for b in base])
 
     def from_incoming(self, incoming: LRs, step: int) -> LRs:
         """The LRs when the first step (the initial one) ran on `incoming`, not `base_lrs`.
@@ -43,6 +45,8 @@ class CosineAnnealingLR(Schedule):
         if step > self.T_max:
             return self.lrs(step)
         eta, c = self.eta_min, self.cos_factor(step)
+        if len(incoming) == 1:
+            return (eta + (incoming[0] - eta) * c,)
         return tuple([eta + (x - eta) * c for x in incoming])
 
 
@@ -80,8 +84,10 @@ class CosineAnnealingWarmRestarts(Schedule):
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
         t_cur, t_i = self.position(step)
         eta = self.eta_min
-        c = (1 + math.cos(math.pi * t_cur / t_i)) / 2
-        return tuple([eta + (b - eta) * c for b in self.base_lrs])
+        c, base = (1 + math.cos(math.pi * t_cur / t_i)) / 2, self.base_lrs
+        if len(base) == 1:
+            return (eta + (base[0] - eta) * c,)
+        return tuple([eta + (b - eta) * c for b in base])
 
 
 def build_cosine(spec: dict[str, Any], ctx: BuildContext) -> Schedule:

@@ -70,10 +70,18 @@ class CyclicLR(Schedule):
         return self._momentums_at(*self._shape(step))
 
     def _lrs_at(self, s: float, scale: float) -> LRs:
-        return tuple([b + (m - b) * s * scale for b, m in self._lr_pairs])
+        pairs = self._lr_pairs
+        if len(pairs) == 1:
+            ((b, m),) = pairs
+            return (b + (m - b) * s * scale,)
+        return tuple([b + (m - b) * s * scale for b, m in pairs])
 
     def _momentums_at(self, s: float, scale: float) -> LRs:
-        return tuple([hi - (hi - lo) * s * scale for lo, hi in self._momentum_pairs])
+        pairs = self._momentum_pairs
+        if len(pairs) == 1:
+            ((lo, hi),) = pairs
+            return (hi - (hi - lo) * s * scale,)
+        return tuple([hi - (hi - lo) * s * scale for lo, hi in pairs])
 
     def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
         s, scale = self._shape(step)
@@ -166,6 +174,9 @@ class OneCycleLR(Schedule):
 
     @staticmethod
     def _anneal(coeffs: tuple[tuple[float, float], ...], w: float) -> LRs:
+        if len(coeffs) == 1:
+            ((a, d),) = coeffs
+            return (a + d * w,)
         return tuple([a + d * w for a, d in coeffs])
 
     def lrs(self, step: int, history: PlateauHistory | None = None) -> LRs:
@@ -181,11 +192,11 @@ class OneCycleLR(Schedule):
     def values(self, step: int, history: PlateauHistory | None = None) -> tuple[LRs, LRs | None]:
         pct, i = self._phase(step)
         w = self._weight(pct)
-        # `_anneal`, inlined: this is what RemoteScheduler.step() evaluates
-        lrs = tuple([a + d * w for a, d in self._lr_coeffs[i]])
+        anneal = self._anneal
+        lrs = anneal(self._lr_coeffs[i], w)
         if self._momentum_coeffs is None:
             return lrs, None
-        return lrs, tuple([a + d * w for a, d in self._momentum_coeffs[i]])
+        return lrs, anneal(self._momentum_coeffs[i], w)
 
 
 def _momenta(f: Fields, n: int, base_default: float, max_default: float) -> tuple[LRs, LRs]:

@@ -54,7 +54,8 @@ class LambdaSchedule(Schedule):
             f = self._factor(step)
         except (ZeroDivisionError, ValueError, OverflowError) as exc:
             raise StepOutOfRange(step, f"transformers fails at this step ({exc})") from None
-        return tuple([b * f for b in self.base_lrs])
+        base = self.base_lrs
+        return (base[0] * f,) if len(base) == 1 else tuple([b * f for b in base])
 
 
 def open_fields(spec: dict[str, Any], ctx: BuildContext) -> Fields:
