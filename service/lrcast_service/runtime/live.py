@@ -63,8 +63,11 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _floats(values: list[float]) -> str:
-    return ",".join(map(float.__repr__, values))
+def _reprs(values: list[float]) -> tuple[str, str]:
+    """The JSON of the first value and of them all (one repr for a single value: most runs
+    have one group)."""
+    first = repr(values[0])
+    return first, first if len(values) == 1 else ",".join(map(float.__repr__, values))
 
 
 def lr_template(run_id: str, version: int) -> Callable[[int, list[float], list[float] | None],
@@ -75,14 +78,12 @@ def lr_template(run_id: str, version: int) -> Callable[[int, list[float], list[f
     tail = f',"version":{int(version)}}}'
 
     def body(step: int, lrs: list[float], moms: list[float] | None) -> bytes:
-        # one group (most runs): the lr and the list share one repr
-        lr = repr(lrs[0])
-        values = lr if len(lrs) == 1 else _floats(lrs)
+        lr, values = _reprs(lrs)
         if moms is None:
             momentum = "null,\"momentums\":null"
         else:
-            mom = repr(moms[0])
-            momentum = f'{mom},"momentums":[{mom if len(moms) == 1 else _floats(moms)}]'
+            mom, moms_json = _reprs(moms)
+            momentum = f'{mom},"momentums":[{moms_json}]'
         return f'{head}{step},"lr":{lr},"lrs":[{values}],"momentum":{momentum}{tail}'.encode()
     return body
 
