@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import lrcast
+from tests.support.oracles import linear_warmup_lrs, plateau_scheduler
 
 torch = pytest.importorskip("torch")
 
@@ -121,17 +122,8 @@ def test_warmup_then_plateau_equals_pytorch_fed_the_mean(service, job, run_id):
 
     # the oracle: PyTorch's LinearLR for the warmup, then its ReduceLROnPlateau fed the mean
     # of the ranks' values at each round, just before the LR of that step is read
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0,
-                                             total_iters=warmup)
-    expected = []
-    for _ in range(warmup):
-        expected.append(opt.param_groups[0]["lr"])
-        opt.step()
-        warm.step()
-    plateau_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(plateau_opt, factor=0.5, patience=1,
-                                                         threshold=0.01)
+    expected = linear_warmup_lrs(0.05, warmup)
+    plateau_opt, plateau = plateau_scheduler(0.05, factor=0.5, patience=1, threshold=0.01)
     for k in range(warmup, steps):
         if k in logs[0]["reports"]:
             plateau.step(math.fsum(log["reports"][k] for log in logs) / NPROC)

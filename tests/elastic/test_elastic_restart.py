@@ -22,9 +22,7 @@ from tests.elastic.test_torchrun_restart import (
     ROOT,
     STOP0,
     STOP1,
-    identical_on_every_rank,
-    logs,
-    pytorch_generations,
+    generations_match_pytorch,
 )
 
 torch = pytest.importorskip("torch")
@@ -101,13 +99,7 @@ def test_a_node_lost_mid_run_restarts_the_workers_as_a_new_generation(service, r
         kill(survivor)
         del store
 
-    gen0_logs, gen1_logs = logs(out / "restart0", 4), logs(out / "restart1", 2)
-    gen0 = identical_on_every_rank(gen0_logs, range(STOP0))
-    gen1 = identical_on_every_rank(gen1_logs, range(CHECKPOINT, STOP1))
-    expected0, expected1 = pytorch_generations()
-    assert gen0 == pytest.approx(expected0, rel=1e-12)
-    assert gen1 == pytest.approx(expected1, rel=1e-12)
-    assert [log["info"]["epoch"] for log in gen1_logs] == [1, 1]
+    generations_match_pytorch(out / "restart0", out / "restart1")
     with httpx.Client(base_url=service.url) as http:
         run = http.get(f"/v1/runs/{run_id}").json()
     assert run["generations"] == [{"epoch": 0, "from_step": 0, "world_size": 4},

@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tests.elastic.elastic_job import EVERY, LR, WARMUP, metric  # noqa: E402
+from tests.support.oracles import linear_warmup_lrs, plateau_scheduler  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -72,19 +73,10 @@ def mean(ranks: int, step: int) -> float:
 def pytorch_generations() -> tuple[list[float], list[float]]:
     """LinearLR for the warmup, then ReduceLROnPlateau fed generation 0's means up to step
     100; generation 1 from its state at the checkpoint, fed generation 1's means."""
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR)
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0,
-                                             total_iters=WARMUP)
-    gen0 = []
-    for _ in range(WARMUP):
-        gen0.append(opt.param_groups[0]["lr"])
-        opt.step()
-        warm.step()
+    gen0 = linear_warmup_lrs(LR, WARMUP)
 
     def plateau() -> tuple[Any, Any]:
-        o = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR)
-        return o, torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=1,
-                                                            threshold=0.01)
+        return plateau_scheduler(LR, factor=0.5, patience=1, threshold=0.01)
 
     opt0, sched0 = plateau()
     saved = None
@@ -105,6 +97,20 @@ def pytorch_generations() -> tuple[list[float], list[float]]:
     return gen0, gen1
 
 
+def generations_match_pytorch(gen0_out: Path, gen1_out: Path) -> tuple[list[float],
+                                                                     list[float]]:
+    """Every rank of each generation (4 ranks, then 2 from the checkpoint, under epoch 1)
+    used the same LRs, equal to PyTorch's fed that generation's means; those LRs."""
+    gen0_logs, gen1_logs = logs(gen0_out, 4), logs(gen1_out, 2)
+    gen0 = identical_on_every_rank(gen0_logs, range(STOP0))
+    gen1 = identical_on_every_rank(gen1_logs, range(CHECKPOINT, STOP1))
+    expected0, expected1 = pytorch_generations()
+    assert gen0 == pytest.approx(expected0, rel=1e-12)
+    assert gen1 == pytest.approx(expected1, rel=1e-12)
+    assert [log["info"]["epoch"] for log in gen1_logs] == [1, 1]
+    return gen0, gen1
+
+
 def test_four_ranks_stopped_then_two_resume_from_the_checkpoint(service, run_id, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     common = ["--run-id", run_id, "--checkpoint", str(ckpt)]
@@ -114,17 +120,11 @@ def test_four_ranks_stopped_then_two_resume_from_the_checkpoint(service, run_id,
     torchrun(service.url, 2, tmp_path / "gen1", *common, "--stop", str(STOP1), "--resume",
              epoch=1)
 
-    gen0_logs, gen1_logs = logs(tmp_path / "gen0", 4), logs(tmp_path / "gen1", 2)
-    gen0 = identical_on_every_rank(gen0_logs, range(STOP0))
-    gen1 = identical_on_every_rank(gen1_logs, range(CHECKPOINT, STOP1))
-    expected0, expected1 = pytorch_generations()
-    assert gen0 == pytest.approx(expected0, rel=1e-12)
-    assert gen1 == pytest.approx(expected1, rel=1e-12)
+    gen0, gen1 = generations_match_pytorch(tmp_path / "gen0", tmp_path / "gen1")
     # a test that can fail: generation 0's decisions after the checkpoint were not kept, and
     # the plateau rule reduced the LR in both generations
     assert gen1[:STOP0 - CHECKPOINT] != gen0[CHECKPOINT:], "the generations decided alike"
     assert min(gen0[WARMUP:]) < LR and min(gen1) < gen1[0]
-    assert [log["info"]["epoch"] for log in gen1_logs] == [1, 1]
 
     with httpx.Client(base_url=service.url) as http:
         events = http.get(f"/v1/runs/{run_id}/events").json()["events"]
