@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import lrcast
-from tests.support.oracles import linear_warmup_lrs, plateau_scheduler
+from tests.support.oracles import plateau_scheduler, scheduler_lrs
 
 torch = pytest.importorskip("torch")
 
@@ -122,7 +122,8 @@ def test_warmup_then_plateau_equals_pytorch_fed_the_mean(service, job, run_id):
 
     # the oracle: PyTorch's LinearLR for the warmup, then its ReduceLROnPlateau fed the mean
     # of the ranks' values at each round, just before the LR of that step is read
-    expected = linear_warmup_lrs(0.05, warmup)
+    expected = scheduler_lrs("LinearLR", warmup, 0.05, start_factor=0.1, end_factor=1.0,
+                             total_iters=warmup)
     plateau_opt, plateau = plateau_scheduler(0.05, factor=0.5, patience=1, threshold=0.01)
     for k in range(warmup, steps):
         if k in logs[0]["reports"]:

@@ -10,22 +10,10 @@ import pytest
 
 import lrcast
 from lrcast import errors
+from tests.support.oracles import scheduler_lrs
 
 COSINE = {"type": "CosineAnnealingLR", "lr": 0.1, "T_max": 500, "eta_min": 0.001}
 PLATEAU = {"type": "ReduceLROnPlateau", "lr": 0.1, "factor": 0.5, "patience": 0}
-
-
-def torch_lrs(spec_cls, steps: int, lr: float = 0.1, **kwargs) -> list[float]:
-    """The LR PyTorch's own scheduler gives at each step (the oracle)."""
-    torch = pytest.importorskip("torch")
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    sched = spec_cls(opt, **kwargs)
-    out = []
-    for _ in range(steps):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return out
 
 
 def test_run_put_is_idempotent_and_conflicts_on_another_schedule(make_client, run_id):
@@ -49,14 +37,13 @@ def test_unknown_run_and_invalid_spec_are_mapped(make_client, run_id):
 
 
 def test_lr_equals_pytorch_with_a_handful_of_requests_per_1000_steps(make_client, run_id):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     client = make_client(lease=lrcast.LeasePolicy(steps=1000, seconds=None))
     run = client.run(run_id, schedule=COSINE, world_size=1)
     before = client.requests_sent
     ours = [run.lr(k) for k in range(3000)]
     leases = client.requests_sent - before
-    oracle = torch_lrs(torch.optim.lr_scheduler.CosineAnnealingLR, 3000, T_max=500,
-                       eta_min=0.001)
+    oracle = scheduler_lrs("CosineAnnealingLR", 3000, T_max=500, eta_min=0.001)
     assert ours == pytest.approx(oracle, rel=1e-9, abs=1e-15)
     # renewal at 80% of each 1000-step lease: 0, 800, 1600, 2400 -> 4 requests
     assert leases == 4

@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tests.elastic.elastic_job import EVERY, LR, WARMUP, metric  # noqa: E402
-from tests.support.oracles import linear_warmup_lrs, plateau_scheduler  # noqa: E402
+from tests.support.oracles import plateau_scheduler, scheduler_lrs  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,8 @@ def mean(ranks: int, step: int) -> float:
 def pytorch_generations() -> tuple[list[float], list[float]]:
     """LinearLR for the warmup, then ReduceLROnPlateau fed generation 0's means up to step
     100; generation 1 from its state at the checkpoint, fed generation 1's means."""
-    gen0 = linear_warmup_lrs(LR, WARMUP)
+    gen0 = scheduler_lrs("LinearLR", WARMUP, LR, start_factor=0.1, end_factor=1.0,
+                         total_iters=WARMUP)
 
     def plateau() -> tuple[Any, Any]:
         return plateau_scheduler(LR, factor=0.5, patience=1, threshold=0.01)

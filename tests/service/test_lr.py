@@ -6,29 +6,17 @@ import socket
 
 import httpx
 import pytest
-import torch
 
 from lrcast.schedules import Timeline
 from tests.support import LRCastServer
+from tests.support.oracles import scheduler_lrs
 
 from ._specs import PLATEAU, run_body
 
 
-def torch_step_lrs(n: int) -> list[float]:
-    """PyTorch's own StepLR(step_size=10, gamma=0.5) on lr=0.1: the LR of steps 0..n-1."""
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
-    out = []
-    for _ in range(n):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return out
-
-
 def test_lr_equals_pytorch(client: httpx.Client, run_id: str) -> None:
     client.put(f"/v1/runs/{run_id}", json=run_body())
-    expected = torch_step_lrs(35)
+    expected = scheduler_lrs("StepLR", 35, step_size=10, gamma=0.5)
     for step in (0, 9, 10, 19, 20, 34):
         body = client.get(f"/v1/runs/{run_id}/lr", params={"step": step}).json()
         assert body == {"run_id": run_id, "step": step, "lr": expected[step],
@@ -98,7 +86,7 @@ def test_a_value_past_a_float_is_422_on_every_path(client: httpx.Client, run_id:
 
 def test_lrs_range(client: httpx.Client, run_id: str) -> None:
     client.put(f"/v1/runs/{run_id}", json=run_body())
-    expected = torch_step_lrs(40)
+    expected = scheduler_lrs("StepLR", 40, step_size=10, gamma=0.5)
     body = client.get(f"/v1/runs/{run_id}/lrs", params={"start": 5, "stop": 40,
                                                         "stride": 7}).json()
     assert body["steps"] == list(range(5, 40, 7))

@@ -1,10 +1,10 @@
-"""PyTorch as the oracle, for the tests that compare a plateau run's LRs with it."""
+"""PyTorch as the oracle, for the tests that compare a run's LRs with its own schedulers'."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["linear_warmup_lrs", "plateau_lrs", "plateau_scheduler"]
+__all__ = ["plateau_lrs", "plateau_scheduler", "scheduler_lrs"]
 
 
 def plateau_scheduler(lr: float, **kwargs: Any) -> tuple[Any, Any]:
@@ -27,17 +27,16 @@ def plateau_lrs(values: list[float], *, lr: float = 0.1, factor: float = 0.5,
     return out
 
 
-def linear_warmup_lrs(lr: float, steps: int, start_factor: float = 0.1) -> list[float]:
-    """PyTorch's `LinearLR` from `start_factor` to 1 over `steps`: the LRs of steps
-    0..steps-1 (one SGD group at `lr`)."""
+def scheduler_lrs(name: str, steps: int, lr: float = 0.1, **kwargs: Any) -> list[float]:
+    """The LRs PyTorch's own scheduler `name` (in ``torch.optim.lr_scheduler``, with
+    `kwargs`) gives steps 0..steps-1, on one SGD group at `lr`."""
     import torch
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=start_factor, end_factor=1.0,
-                                             total_iters=steps)
+    sched = getattr(torch.optim.lr_scheduler, name)(opt, **kwargs)
     out = []
     for _ in range(steps):
         out.append(opt.param_groups[0]["lr"])
         opt.step()
-        warm.step()
+        sched.step()
     return out
